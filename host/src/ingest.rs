@@ -1,0 +1,270 @@
+//! Reading write events from JSON: one object or an array of them. Every error names the file,
+//! and the field where one is to blame.
+
+use serde::Deserialize;
+
+use crate::event::WriteEvent;
+
+/// Caps on one event, so a malformed or hostile producer cannot make the host (or a rule)
+/// allocate without bound. Defaults are generous for real writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLimits {
+    /// Ids per event. Default 100,000 (a large bulk write; bigger ones should be split).
+    pub max_ids: usize,
+    /// Changed fields per event. Default 1,024.
+    pub max_changes: usize,
+    /// Context pairs per event. Default 256.
+    pub max_context: usize,
+    /// Bytes of any one string. Default 64 KiB.
+    pub max_string_bytes: usize,
+}
+
+impl Default for EventLimits {
+    fn default() -> Self {
+        EventLimits {
+            max_ids: 100_000,
+            max_changes: 1024,
+            max_context: 256,
+            max_string_bytes: 64 << 10,
+        }
+    }
+}
+
+/// Why events could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: truncated JSON (input ends at line {line}, column {column})")]
+    Truncated {
+        file: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("{file}: invalid JSON at line {line}, column {column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: field `{field}`: {message}")]
+    Field {
+        file: String,
+        field: String,
+        message: String,
+    },
+    #[error("{file}: expected a JSON object or an array of objects")]
+    Shape { file: String },
+}
+
+/// Parses events from `bytes`; `file` names the source in errors.
+pub fn parse_events(
+    file: &str,
+    bytes: &[u8],
+    limits: &EventLimits,
+) -> Result<Vec<WriteEvent>, IngestError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let events = match first {
+        Some(b'[') => decode::<Vec<WriteEvent>>(file, bytes)?,
+        Some(b'{') => vec![decode::<WriteEvent>(file, bytes)?],
+        None => {
+            return Err(IngestError::Truncated {
+                file: file.to_owned(),
+                line: 1,
+                column: 0,
+            });
+        }
+        Some(_) => {
+            return Err(IngestError::Shape {
+                file: file.to_owned(),
+            });
+        }
+    };
+    let many = first == Some(&b'[');
+    for (i, event) in events.iter().enumerate() {
+        check_event(event, limits).map_err(|(field, message)| IngestError::Field {
+            file: file.to_owned(),
+            field: if many {
+                format!("[{i}].{field}")
+            } else {
+                field
+            },
+            message,
+        })?;
+    }
+    Ok(events)
+}
+
+fn decode<'de, T: Deserialize<'de>>(file: &str, bytes: &'de [u8]) -> Result<T, IngestError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_error(file, &path, e.into_inner())
+    })?;
+    de.end().map_err(|e| json_error(file, ".", e))?;
+    Ok(value)
+}
+
+fn json_error(file: &str, path: &str, e: serde_json::Error) -> IngestError {
+    use serde_json::error::Category;
+    let file = file.to_owned();
+    let (line, column) = (e.line(), e.column());
+    match e.classify() {
+        Category::Eof => IngestError::Truncated { file, line, column },
+        Category::Syntax | Category::Io => IngestError::Syntax {
+            file,
+            line,
+            column,
+            message: e.to_string(),
+        },
+        Category::Data => IngestError::Field {
+            file,
+            field: if path == "." {
+                "(top level)".to_owned()
+            } else {
+                path.to_owned()
+            },
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Checks one event against the caps; returns the field to blame and why.
+pub fn check_event(e: &WriteEvent, limits: &EventLimits) -> Result<(), (String, String)> {
+    let long = |s: &str| s.len() > limits.max_string_bytes;
+    let too_long = |field: String| {
+        Err((
+            field,
+            format!("longer than {} bytes", limits.max_string_bytes),
+        ))
+    };
+    if e.tenant.is_empty()
+        || e.tenant.len() > 128
+        || !e
+            .tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err((
+            "tenant".into(),
+            "must be 1-128 characters of [A-Za-z0-9._-]".into(),
+        ));
+    }
+    if e.resource.is_empty() || e.resource.len() > 256 {
+        return Err(("resource".into(), "must be 1-256 bytes".into()));
+    }
+    if e.ids.len() > limits.max_ids {
+        return Err((
+            "ids".into(),
+            format!(
+                "{} ids, more than the limit of {}",
+                e.ids.len(),
+                limits.max_ids
+            ),
+        ));
+    }
+    if let Some(i) = e.ids.iter().position(|s| long(s)) {
+        return too_long(format!("ids[{i}]"));
+    }
+    if e.changes.len() > limits.max_changes {
+        return Err((
+            "changes".into(),
+            format!("more than {} changes", limits.max_changes),
+        ));
+    }
+    for (i, c) in e.changes.iter().enumerate() {
+        if long(&c.field)
+            || c.old.as_deref().is_some_and(long)
+            || c.new.as_deref().is_some_and(long)
+        {
+            return too_long(format!("changes[{i}]"));
+        }
+    }
+    if e.context.len() > limits.max_context {
+        return Err((
+            "context".into(),
+            format!("more than {} entries", limits.max_context),
+        ));
+    }
+    if let Some((k, _)) = e.context.iter().find(|(k, v)| long(k) || long(v)) {
+        return too_long(format!("context.{k}"));
+    }
+    if e.transaction.as_deref().is_some_and(long) {
+        return too_long("transaction".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Operation;
+
+    fn parse(s: &str) -> Result<Vec<WriteEvent>, IngestError> {
+        parse_events("ev.json", s.as_bytes(), &EventLimits::default())
+    }
+
+    #[test]
+    fn the_issue_example_parses() {
+        let e = parse(r#"{"tenant":"acme","resource":"agent_memory","operation":"bulk_delete","ids":["1","2"],"changes":[{"field":"status","old":"draft","new":"done"}],"context":{"workflow_run_id":"300"},"transaction":"tx-9"}"#).unwrap();
+        assert_eq!(e[0].operation, Operation::BulkDelete);
+        assert_eq!(e[0].context["workflow_run_id"], "300");
+        assert_eq!(e[0].transaction.as_deref(), Some("tx-9"));
+    }
+
+    #[test]
+    fn unknown_operation_names_the_field() {
+        let err = parse(r#"[{"tenant":"a","resource":"r","operation":"create"},{"tenant":"a","resource":"r","operation":"explode"}]"#).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("ev.json: field `[1].operation`"), "{msg}");
+        assert!(msg.contains("explode"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_and_garbage_json() {
+        assert!(matches!(
+            parse(r#"{"tenant":"a","reso"#),
+            Err(IngestError::Truncated { .. })
+        ));
+        assert!(matches!(parse(""), Err(IngestError::Truncated { .. })));
+        assert!(matches!(parse("{]"), Err(IngestError::Syntax { .. })));
+        assert!(matches!(parse("42"), Err(IngestError::Shape { .. })));
+        assert!(matches!(
+            parse(r#"{"tenant":"a","resource":"r","operation":"create"} x"#),
+            Err(IngestError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_refused() {
+        let err = parse(r#"{"tenant":"a","resource":"r","operation":"create","idz":[]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("idz"), "{err}");
+        let err = parse(r#"{"tenant":"a","operation":"create"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("resource"), "{err}");
+    }
+
+    #[test]
+    fn caps_name_the_field() {
+        let limits = EventLimits {
+            max_ids: 2,
+            ..EventLimits::default()
+        };
+        let err = parse_events(
+            "f",
+            br#"{"tenant":"a","resource":"r","operation":"bulk_delete","ids":["1","2","3"]}"#,
+            &limits,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("field `ids`"), "{err}");
+        let err = parse(r#"{"tenant":"../b","resource":"r","operation":"create"}"#).unwrap_err();
+        assert!(err.to_string().contains("field `tenant`"), "{err}");
+    }
+}

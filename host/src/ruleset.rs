@@ -1,0 +1,175 @@
+//! A tenant's rules with their configuration, routing each event to the rules that trigger on
+//! it, evaluating, and planning.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::batch::Batch;
+use crate::event::WriteEvent;
+use crate::imports::{GuestLog, RuleConfig};
+use crate::limits::Limits;
+use crate::plan::{Outcome, PlannedTarget, RuleOutcome, plan};
+use crate::rule::Rule;
+
+/// A rule bound to one tenant's configuration, priority and limits.
+#[derive(Clone)]
+pub struct BoundRule {
+    pub rule: Rule,
+    pub config: RuleConfig,
+    /// The rule's own priority unless overridden.
+    pub priority: i32,
+    pub limits: Limits,
+}
+
+impl BoundRule {
+    /// The rule with its own priority, no configuration and the engine's default limits.
+    pub fn new(rule: Rule) -> BoundRule {
+        let priority = rule.info().priority;
+        let limits = rule.inner.engine.options().default_limits.clone();
+        BoundRule {
+            rule,
+            config: RuleConfig::default(),
+            priority,
+            limits,
+        }
+    }
+
+    pub fn with_config(mut self, config: RuleConfig) -> BoundRule {
+        self.config = config;
+        self
+    }
+}
+
+/// Rules in apply order: priority descending, then name, then version.
+#[derive(Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<BoundRule>,
+}
+
+/// Everything the rules said about one event, and the merged plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventReport {
+    pub tenant: String,
+    pub resource: String,
+    pub operation: crate::event::Operation,
+    /// Only the rules that trigger on the event, in apply order.
+    pub outcomes: Vec<RuleOutcome>,
+    pub plan: Vec<PlannedTarget>,
+}
+
+/// One rule's call on one tenant's batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub tenant: String,
+    pub rule: String,
+    pub events: usize,
+    pub failed: usize,
+    #[serde(serialize_with = "micros")]
+    pub elapsed: Duration,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<GuestLog>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub logs_dropped: u64,
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The result of [`RuleSet::evaluate`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// One report per input event, in input order.
+    pub events: Vec<EventReport>,
+    /// One entry per rule call.
+    pub runs: Vec<RunReport>,
+}
+
+impl RuleSet {
+    pub fn new(mut rules: Vec<BoundRule>) -> RuleSet {
+        rules.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| a.rule.name().cmp(b.rule.name()))
+                .then_with(|| a.rule.info().version.cmp(&b.rule.info().version))
+        });
+        RuleSet { rules }
+    }
+
+    pub fn rules(&self) -> &[BoundRule] {
+        &self.rules
+    }
+
+    /// Evaluates `events` (any mix of tenants): each tenant's events form one batch per rule,
+    /// holding only the events the rule triggers on.
+    pub fn evaluate(&self, events: &[WriteEvent]) -> Evaluation {
+        let mut by_tenant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate() {
+            by_tenant.entry(e.tenant.as_str()).or_default().push(i);
+        }
+        let mut outcomes: Vec<Vec<RuleOutcome>> = vec![Vec::new(); events.len()];
+        let mut runs = Vec::new();
+        for (tenant, indices) in by_tenant {
+            // Grouped by tenant above, so this cannot mix tenants.
+            let Ok(batch) = Batch::new(tenant, indices.iter().map(|&i| &events[i])) else {
+                continue;
+            };
+            for bound in &self.rules {
+                let info = bound.rule.info();
+                let matching: Vec<usize> = (0..batch.len())
+                    .filter(|&j| {
+                        let (resource, op) = batch.key(j);
+                        info.triggers_on(resource, op)
+                    })
+                    .collect();
+                if matching.is_empty() {
+                    continue;
+                }
+                let sub;
+                let run_batch = if matching.len() == batch.len() {
+                    &batch
+                } else {
+                    sub = batch.subset(&matching);
+                    &sub
+                };
+                let run = bound.rule.evaluate(run_batch, &bound.config, &bound.limits);
+                let counts = run.counts();
+                for (&j, result) in matching.iter().zip(run.outcomes) {
+                    outcomes[indices[j]].push(RuleOutcome {
+                        rule: info.name.clone(),
+                        version: info.version.clone(),
+                        priority: bound.priority,
+                        result: Outcome::from_result(result),
+                    });
+                }
+                runs.push(RunReport {
+                    tenant: tenant.to_owned(),
+                    rule: info.name.clone(),
+                    events: matching.len(),
+                    failed: counts.failed,
+                    elapsed: run.elapsed,
+                    logs: run.logs,
+                    logs_dropped: run.logs_dropped,
+                });
+            }
+        }
+        let events = events
+            .iter()
+            .zip(outcomes)
+            .map(|(e, outcomes)| EventReport {
+                tenant: e.tenant.clone(),
+                resource: e.resource.clone(),
+                operation: e.operation,
+                plan: plan(&outcomes),
+                outcomes,
+            })
+            .collect();
+        Evaluation { events, runs }
+    }
+}
