@@ -1,0 +1,117 @@
+//! `tagbust eval` end to end with real rule components.
+
+use std::process::Command;
+
+use tagbust_tests::{components, tagbust_bin};
+
+fn example_event() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/events/writes.json")
+}
+
+#[test]
+fn eval_prints_outcomes_and_an_ordered_plan() {
+    let out = Command::new(tagbust_bin())
+        .args([
+            "eval",
+            "--rules",
+            components::PUBLISHED_FEEDS,
+            components::MISBEHAVE,
+        ])
+        .arg("--event")
+        .arg(example_event())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let first = &json["events"][0];
+    assert_eq!(first["outcomes"][0]["rule"], "published-feeds");
+    assert_eq!(first["outcomes"][0]["status"], "ok");
+    let plan = first["plan"].as_array().expect("plan");
+    assert_eq!(plan[0]["kind"], "key");
+    assert_eq!(plan[0]["value"], "post:7");
+    assert_eq!(plan[0]["priority"], 10);
+    assert_eq!(plan[0]["rule"], "published-feeds");
+    assert_eq!(plan[1]["value"], "feed:home");
+    assert_eq!(plan[1]["strategy"], "immediate");
+}
+
+#[test]
+fn a_failing_rule_still_exits_zero_with_the_failure_in_the_output() {
+    let dir = std::env::temp_dir().join(format!("tagbust-cli-panic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let event = dir.join("panic.json");
+    std::fs::write(
+        &event,
+        br#"{"tenant":"t","resource":"panic","operation":"create"}"#,
+    )
+    .expect("write");
+    let out = Command::new(tagbust_bin())
+        .args(["eval", "--format", "text", "--rules", components::MISBEHAVE])
+        .arg("--event")
+        .arg(&event)
+        .output()
+        .expect("run");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAILED: rule panicked"), "{text}");
+    assert!(text.contains("rule exploded on purpose"), "{text}");
+}
+
+#[test]
+fn wrong_contract_exits_non_zero_naming_file_and_version() {
+    let out = Command::new(tagbust_bin())
+        .args(["eval", "--rules", components::WRONG_CONTRACT])
+        .arg("--event")
+        .arg(example_event())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wrong_contract.wasm"), "{err}");
+    assert!(err.contains("tagbust:rules@0.2.0"), "{err}");
+}
+
+#[test]
+fn per_tenant_config_reaches_only_that_tenant() {
+    let dir = std::env::temp_dir().join(format!("tagbust-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("lab.json");
+    std::fs::write(
+        &config,
+        br#"{"rules":{"build_climate":{"invalidates_cache":["climate"]}},"cache_keys":{"climate":"{run_id}:climate"}}"#,
+    )
+    .expect("write");
+    let events = dir.join("events.json");
+    let one = |tenant: &str| {
+        format!(
+            r#"{{"tenant":"{tenant}","resource":"tasks","operation":"update","ids":["build_climate"],"changes":[{{"field":"status","old":"running","new":"completed"}}],"context":{{"run_id":"300"}}}}"#
+        )
+    };
+    std::fs::write(&events, format!("[{},{}]", one("lab"), one("other"))).expect("write");
+    let out = Command::new(tagbust_bin())
+        .args(["eval", "--rules", components::TASK_CONTROLLERS])
+        .arg("--config")
+        .arg(format!("task-controllers@lab={}", config.display()))
+        .arg("--event")
+        .arg(&events)
+        .output()
+        .expect("run");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["events"][0]["plan"][0]["value"], "300:climate");
+    assert_eq!(json["events"][1]["outcomes"][0]["status"], "error");
+    assert_eq!(
+        json["events"][1]["outcomes"][0]["failure"]["kind"],
+        "config"
+    );
+}
