@@ -41,10 +41,15 @@
 //! - [`decision`]: [`Decision`] (a deduplicating builder), [`Target`], [`Strategy`].
 //! - [`rule`]: the [`Rule`] trait, [`RuleInfo`], [`RuleError`], and the host [`Context`].
 //! - [`template`]: key templates such as `"{run_id}:summary"`.
+//! - `arena` (wasm only, feature `arena`): the bump allocator every batch's fresh instance
+//!   uses.
 //! - `bindings`, `export`: wit-bindgen output and the glue [`export_rule!`] expands to; rule
 //!   authors never touch wit-bindgen.
 
 extern crate self as tagbust_guest;
+
+#[cfg(all(target_arch = "wasm32", feature = "arena"))]
+mod arena;
 
 #[doc(hidden)]
 pub mod bindings;

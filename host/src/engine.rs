@@ -139,7 +139,11 @@ fn config(options: &EngineOptions, pooling: bool) -> Config {
             .total_core_instances(n.saturating_mul(8))
             .total_memories(n.saturating_mul(2))
             .total_tables(n.saturating_mul(8))
-            .max_memory_size(options.max_memory_bytes);
+            .max_memory_size(options.max_memory_bytes)
+            .linear_memory_keep_resident(options.keep_resident_bytes)
+            .table_keep_resident(options.keep_resident_bytes.min(64 << 10))
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .decommit_batch_size(16);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

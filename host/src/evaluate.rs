@@ -1,6 +1,7 @@
 //! Running a rule over a batch: a fresh `Store`, a fresh instance from the `InstancePre`, one
 //! call, and every failure turned into a typed [`RuleFailure`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -134,6 +135,27 @@ impl Rule {
         span.record("targets", counts.targets);
         span.record("failed", counts.failed);
         run
+    }
+}
+
+impl Rule {
+    /// Creates a fresh instance under `limits` and drops it, without calling the rule: checks
+    /// that the rule can be instantiated (its memory and tables fit), and measures the cost.
+    pub fn check_instantiate(&self, limits: &Limits) -> Result<(), RuleFailure> {
+        let inner = &*self.inner;
+        let mut store = new_store(
+            inner.engine.wasm(),
+            inner.engine.options().fuel,
+            Arc::from(""),
+            inner.name.clone(),
+            RuleConfig::default(),
+            limits,
+        );
+        store.set_epoch_deadline(limits.deadline_ticks());
+        match inner.pre.instantiate(&mut store) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(classify(&store, e, limits)),
+        }
     }
 }
 

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 use tagbust::{Engine, EngineOptions, Operation, Rule, WriteEvent};
 
 /// Paths of the built guest components.
+pub mod bench;
+
 pub mod components {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));
 }

@@ -12,6 +12,7 @@
 //! | `chatty`   | writes 1,000 log records                                    |
 //! | `error`    | returns a rule error                                        |
 //! | `config`   | returns a tag per configured key, `key=value`               |
+//! | `idle`     | returns nothing (measures the cost of the boundary alone)   |
 //! | anything   | returns `ok:<id>` for each id                               |
 
 use std::hint::black_box;
@@ -65,6 +66,7 @@ impl Rule for Misbehave {
                 }
                 Ok(Decision::new().tag("chatted"))
             }
+            "idle" => Ok(Decision::new()),
             "error" => Err(RuleError::InvalidEvent("this event is wrong".into())),
             "config" => Ok(ctx
                 .config_keys()

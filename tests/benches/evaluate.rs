@@ -1,0 +1,176 @@
+//! Evaluation costs, side by side in one run:
+//! - loading a rule (compile + link + `describe`), with fresh bytes each time so the compile
+//!   cache cannot help;
+//! - a fresh instance from the `InstancePre` (what every batch pays);
+//! - evaluating batches of 1, 16 and 256 events through wasm (fresh Store and instance per
+//!   batch, as the host runs it), per event, against the same rule logic called natively.
+//!
+//! Run: `cargo bench --locked -p tagbust-tests --bench evaluate`. Set `TAGBUST_BENCH_QUICK=1`
+//! for a fast smoke run.
+
+use std::hint::black_box;
+
+use rule_published_feeds::PublishedFeeds;
+use tagbust::{Batch, Limits, Operation, RuleConfig, WriteEvent};
+use tagbust_guest::Rule as _;
+use tagbust_tests::bench::{compare, human, row};
+use tagbust_tests::{components, engine};
+
+fn host_event(i: usize) -> WriteEvent {
+    host_event_for("posts", i)
+}
+
+fn host_event_for(resource: &str, i: usize) -> WriteEvent {
+    let mut e = WriteEvent::new("acme", resource, Operation::Update);
+    e.ids = vec![format!("{i}")];
+    e.context.insert("author_id".into(), format!("{}", i % 50));
+    e.changes.push(tagbust::FieldChange {
+        field: "status".into(),
+        old: Some("draft".into()),
+        new: Some("published".into()),
+    });
+    e
+}
+
+fn guest_event(i: usize) -> tagbust_guest::WriteEvent {
+    tagbust_guest::WriteEvent::new("acme", "posts", tagbust_guest::Operation::Update)
+        .with_ids([format!("{i}")])
+        .with_context("author_id", &format!("{}", i % 50))
+        .with_change("status", Some("draft"), Some("published"))
+}
+
+/// Appends a custom section so the bytes (and their sha256) differ but the component does not.
+fn unique_copy(bytes: &[u8], n: u32) -> Vec<u8> {
+    let name = b"bench";
+    let payload = n.to_le_bytes();
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section id
+    out.push((1 + name.len() + payload.len()) as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// `TAGBUST_BENCH_PROFILE=N`: evaluate batches of N events (N = 0: only instantiate) for five
+/// seconds and exit, for `perf record`.
+fn profile(size: usize) {
+    let rule = tagbust_tests::load(components::PUBLISHED_FEEDS);
+    let events: Vec<WriteEvent> = (0..size).map(host_event).collect();
+    let batch = Batch::new("acme", &events).expect("one tenant");
+    let (limits, config) = (Limits::default(), RuleConfig::default());
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs() < 5 {
+        if size == 0 {
+            black_box(rule.check_instantiate(&limits)).expect("instantiates");
+        } else {
+            black_box(rule.evaluate(&batch, &config, &limits));
+        }
+    }
+}
+
+fn main() {
+    if let Some(n) = std::env::var("TAGBUST_BENCH_PROFILE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return profile(n);
+    }
+    let quick = std::env::var_os("TAGBUST_BENCH_QUICK").is_some();
+    let samples = if quick { 5 } else { 31 };
+    let engine = engine();
+    println!(
+        "tagbust evaluate benchmark (pooling allocator: {}; {} samples per case, medians)\n",
+        engine.is_pooling(),
+        samples
+    );
+
+    // Compile + link + describe, fresh bytes each time.
+    let bytes = std::fs::read(components::PUBLISHED_FEEDS).expect("built component");
+    let mut n = 0u32;
+    let load = &mut || {
+        n += 1;
+        let copy = unique_copy(&bytes, n);
+        black_box(engine.load_bytes("bench.wasm", &copy).expect("loads"));
+    };
+    let load_stats = compare(if quick { 3 } else { 11 }, 1, &mut [load])[0];
+    println!(
+        "{}",
+        row(
+            &format!("load published-feeds ({} KiB)", bytes.len() / 1024),
+            &load_stats
+        )
+    );
+
+    let rule = tagbust_tests::load(components::PUBLISHED_FEEDS);
+    let limits = Limits::default();
+    let config = RuleConfig::default();
+    let inst = &mut || rule.check_instantiate(&limits).expect("instantiates");
+    let inst_stats = compare(samples, 200, &mut [inst])[0];
+    println!("{}", row("fresh instance from InstancePre", &inst_stats));
+    println!();
+
+    let native_rule = PublishedFeeds::init(&tagbust_guest::Context::empty()).expect("init");
+    let native_ctx = tagbust_guest::Context::empty();
+    println!(
+        "{:<10} {:>16} {:>16} {:>16} {:>10}",
+        "batch", "wasm/event", "wasm-call/event", "native/event", "ratio"
+    );
+    for size in [1usize, 16, 256] {
+        let host_events: Vec<WriteEvent> = (0..size).map(host_event).collect();
+        let batch = Batch::new("acme", &host_events).expect("one tenant");
+        let guest_events: Vec<tagbust_guest::WriteEvent> = (0..size).map(guest_event).collect();
+        let iters = (2048 / size).max(4) as u32;
+        let wasm = &mut || {
+            let run = rule.evaluate(&batch, &config, &limits);
+            debug_assert!(run.outcomes.iter().all(Result::is_ok));
+            black_box(run);
+        };
+        let native = &mut || {
+            let decisions: Vec<_> = guest_events
+                .iter()
+                .map(|e| native_rule.evaluate(e, &native_ctx))
+                .collect();
+            black_box(decisions);
+        };
+        let s = compare(samples, iters, &mut [wasm, native]);
+        let per = |d: std::time::Duration| d / size as u32;
+        let call = s[0].median.saturating_sub(inst_stats.median);
+        let ratio = s[0].nanos() / s[1].nanos();
+        println!(
+            "{:<10} {:>16} {:>16} {:>16} {:>9.2}×",
+            size,
+            human(per(s[0].median)),
+            human(per(call)),
+            human(per(s[1].median)),
+            ratio
+        );
+    }
+    // The boundary alone: same events, a rule that returns nothing.
+    let idle = tagbust_tests::load(components::MISBEHAVE);
+    let idle_events: Vec<WriteEvent> = (0..256).map(|i| host_event_for("idle", i)).collect();
+    let idle_batch = Batch::new("acme", &idle_events).expect("one tenant");
+    let idle_run = &mut || {
+        black_box(idle.evaluate(&idle_batch, &config, &limits))
+            .outcomes
+            .len()
+    };
+    let idle_stats = compare(
+        samples,
+        8,
+        &mut [&mut || {
+            idle_run();
+        }],
+    )[0];
+    println!(
+        "{:<10} {:>16} {:>16}   (same events, a rule returning nothing: the boundary's cost)",
+        "256 idle",
+        human(idle_stats.median / 256),
+        human(idle_stats.median.saturating_sub(inst_stats.median) / 256),
+    );
+    println!(
+        "\nwasm/event: the host's full cost per event (fresh Store + instance per batch, lower, \
+         call, lift, checks); wasm-call/event: the same minus the fresh-instance median; \
+         ratio: wasm/event over native/event."
+    );
+}
