@@ -1,0 +1,532 @@
+//! The embedded default backend: a tagged cache in this process's memory.
+//!
+//! Per tenant: entries, a tag → keys index, tag versions (for `lazy`), key dependencies
+//! (this key is derived from that one), and fill leases. Nothing leaks: removed and expired
+//! entries leave every index at once, lazily-invalidated ones when read or swept, and a tag's
+//! version is forgotten once no entry carries the tag.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{
+    Backend, BackendError, FillLease, FillOutcome, MAX_LISTED_KEYS, NewEntry, Op, OpKind, OpOutcome,
+};
+use crate::glob;
+
+/// How long a fill lease stays valid: a load slower than this is refused (it may have missed
+/// an invalidation the lease table no longer remembers). Default 30 s.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// An in-memory tagged cache. Cheap operations under one lock; share it behind an `Arc`.
+pub struct MemoryBackend {
+    state: Mutex<State>,
+    lease_ttl: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    tenants: HashMap<String, TenantCache>,
+    next_lease: u64,
+    /// (expiry, tenant, key); stale items (the entry changed or left) are skipped when popped.
+    expiries: BinaryHeap<Reverse<(Instant, String, String)>>,
+    /// Tags bumped lazily whose stale entries the sweeper still has to remove.
+    stale_tags: VecDeque<(String, String)>,
+}
+
+#[derive(Default)]
+struct TenantCache {
+    entries: HashMap<String, Entry>,
+    tag_index: HashMap<String, HashSet<String>>,
+    /// tag → keys that inherit it from an entry they derive from (not invalidated by the tag
+    /// eagerly, only through its version).
+    inherited_index: HashMap<String, HashSet<String>>,
+    tag_versions: HashMap<String, u64>,
+    /// key → keys derived from it.
+    dependents: HashMap<String, HashSet<String>>,
+    leases: HashMap<u64, Lease>,
+    leases_by_key: HashMap<String, HashSet<u64>>,
+}
+
+struct Entry {
+    value: Vec<u8>,
+    /// Own tags (indexed) with the tag version when stored.
+    tags: Vec<(String, u64)>,
+    /// Tags of the entries this one derives from, with their versions: a lazy bump of one of
+    /// them makes this entry stale too, without touching it.
+    inherited: Vec<(String, u64)>,
+    expires_at: Option<Instant>,
+    depends_on: Vec<String>,
+}
+
+struct Lease {
+    key: String,
+    tags: Vec<String>,
+    void: bool,
+    expires_at: Instant,
+}
+
+fn record(out: &mut OpOutcome, key: &str) {
+    out.removed += 1;
+    if out.keys.len() < MAX_LISTED_KEYS {
+        out.keys.push(key.to_owned());
+    }
+}
+
+impl TenantCache {
+    fn version(&self, tag: &str) -> u64 {
+        self.tag_versions.get(tag).copied().unwrap_or(0)
+    }
+
+    fn is_stale(&self, entry: &Entry) -> bool {
+        entry
+            .tags
+            .iter()
+            .chain(&entry.inherited)
+            .any(|(tag, v)| self.version(tag) > *v)
+    }
+
+    /// Removes an entry from every index; no cascade (expiry and staleness are not changes of
+    /// the source data).
+    fn drop_entry(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        for (tag, _) in &entry.tags {
+            if let Some(keys) = self.tag_index.get_mut(tag) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.tag_index.remove(tag);
+                    self.forget_version_if_unused(tag);
+                }
+            }
+        }
+        for (tag, _) in &entry.inherited {
+            if let Some(keys) = self.inherited_index.get_mut(tag) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.inherited_index.remove(tag);
+                    self.forget_version_if_unused(tag);
+                }
+            }
+        }
+        for dep in &entry.depends_on {
+            if let Some(keys) = self.dependents.get_mut(dep) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.dependents.remove(dep);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// Keys that carry `tag`, their own or inherited.
+    fn keys_with_tag(&self, tag: &str) -> Vec<String> {
+        self.tag_index
+            .get(tag)
+            .into_iter()
+            .chain(self.inherited_index.get(tag))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    fn forget_version_if_unused(&mut self, tag: &str) {
+        let leased = self
+            .leases
+            .values()
+            .any(|l| l.tags.iter().any(|t| t == tag));
+        if !leased && !self.tag_index.contains_key(tag) && !self.inherited_index.contains_key(tag) {
+            self.tag_versions.remove(tag);
+        }
+    }
+
+    fn void_leases_for_key(&mut self, key: &str) {
+        if let Some(ids) = self.leases_by_key.get(key) {
+            for id in ids {
+                if let Some(lease) = self.leases.get_mut(id) {
+                    lease.void = true;
+                }
+            }
+        }
+    }
+
+    fn void_leases(&mut self, hit: impl Fn(&Lease) -> bool) {
+        for lease in self.leases.values_mut() {
+            if hit(lease) {
+                lease.void = true;
+            }
+        }
+    }
+
+    /// Invalidates `key` and, transitively, every key derived from it.
+    fn invalidate_key(&mut self, key: &str, out: &mut OpOutcome) {
+        let mut queue = VecDeque::from([key.to_owned()]);
+        let mut seen = HashSet::new();
+        while let Some(k) = queue.pop_front() {
+            if !seen.insert(k.clone()) {
+                continue;
+            }
+            self.void_leases_for_key(&k);
+            if self.drop_entry(&k).is_some() {
+                record(out, &k);
+            }
+            if let Some(derived) = self.dependents.remove(&k) {
+                queue.extend(derived);
+            }
+        }
+    }
+
+    fn invalidate_tag(&mut self, tag: &str, out: &mut OpOutcome) {
+        self.void_leases(|l| l.tags.iter().any(|t| t == tag));
+        let keys: Vec<String> = self
+            .tag_index
+            .get(tag)
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default();
+        for key in keys {
+            self.invalidate_key(&key, out);
+        }
+    }
+
+    fn invalidate_pattern(&mut self, pattern: &str, out: &mut OpOutcome) {
+        if glob::is_literal(pattern) {
+            return self.invalidate_key(pattern, out);
+        }
+        self.void_leases(|l| glob::matches(pattern, &l.key));
+        let keys: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|k| glob::matches(pattern, k))
+            .cloned()
+            .collect();
+        for key in keys {
+            self.invalidate_key(&key, out);
+        }
+    }
+
+    /// O(1) in the number of entries: only the version moves; the entries that carry the tag
+    /// read as misses from now on and are removed when read or swept.
+    fn bump_tag(&mut self, tag: &str, out: &mut OpOutcome) {
+        self.void_leases(|l| l.tags.iter().any(|t| t == tag));
+        if let Some(keys) = self.tag_index.get(tag) {
+            out.removed += keys.len() as u64;
+            out.keys.extend(keys.iter().take(MAX_LISTED_KEYS).cloned());
+        }
+        *self.tag_versions.entry(tag.to_owned()).or_insert(0) += 1;
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        MemoryBackend::new()
+    }
+}
+
+impl MemoryBackend {
+    pub fn new() -> MemoryBackend {
+        MemoryBackend::with_lease_ttl(DEFAULT_LEASE_TTL)
+    }
+
+    pub fn with_lease_ttl(lease_ttl: Duration) -> MemoryBackend {
+        MemoryBackend {
+            state: Mutex::new(State::default()),
+            lease_ttl,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every mutation leaves the maps consistent between statements that could panic (none
+        // of which depend on input), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of live entries of `tenant` (expired or stale ones not yet swept included).
+    pub fn len(&self, tenant: &str) -> usize {
+        self.lock()
+            .tenants
+            .get(tenant)
+            .map_or(0, |t| t.entries.len())
+    }
+
+    /// True when `tenant` has no entries.
+    pub fn is_empty(&self, tenant: &str) -> bool {
+        self.len(tenant) == 0
+    }
+
+    /// Sizes of every index, for tests that check nothing leaks.
+    pub fn index_sizes(&self) -> IndexSizes {
+        let state = self.lock();
+        let mut s = IndexSizes::default();
+        for t in state.tenants.values() {
+            s.entries += t.entries.len();
+            s.tags += t.tag_index.len();
+            s.tag_memberships += t.tag_index.values().map(HashSet::len).sum::<usize>();
+            s.tag_versions += t.tag_versions.len();
+            s.dependents += t.dependents.len();
+            s.leases += t.leases.len();
+        }
+        s.pending_expiries = state.expiries.len();
+        s
+    }
+
+    fn store(&self, state: &mut State, entry: NewEntry) {
+        let now = Instant::now();
+        let expires_at = entry.ttl.map(|ttl| now + ttl);
+        let tenant = state.tenants.entry(entry.tenant.clone()).or_default();
+        tenant.drop_entry(&entry.key);
+        let tags: Vec<(String, u64)> = entry
+            .tags
+            .iter()
+            .map(|t| (t.clone(), tenant.version(t)))
+            .collect();
+        let mut inherited = Vec::new();
+        for dep in &entry.depends_on {
+            if let Some(parent) = tenant.entries.get(dep) {
+                inherited.extend(parent.tags.iter().cloned());
+                inherited.extend(parent.inherited.iter().cloned());
+            }
+            tenant
+                .dependents
+                .entry(dep.clone())
+                .or_default()
+                .insert(entry.key.clone());
+        }
+        for (tag, _) in &tags {
+            tenant
+                .tag_index
+                .entry(tag.clone())
+                .or_default()
+                .insert(entry.key.clone());
+        }
+        for (tag, _) in &inherited {
+            tenant
+                .inherited_index
+                .entry(tag.clone())
+                .or_default()
+                .insert(entry.key.clone());
+        }
+        tenant.entries.insert(
+            entry.key.clone(),
+            Entry {
+                value: entry.value,
+                tags,
+                inherited,
+                expires_at,
+                depends_on: entry.depends_on,
+            },
+        );
+        if let Some(at) = expires_at {
+            state.expiries.push(Reverse((at, entry.tenant, entry.key)));
+        }
+    }
+}
+
+/// Index sizes of a [`MemoryBackend`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexSizes {
+    pub entries: usize,
+    pub tags: usize,
+    pub tag_memberships: usize,
+    pub tag_versions: usize,
+    pub dependents: usize,
+    pub leases: usize,
+    pub pending_expiries: usize,
+}
+
+impl Backend for MemoryBackend {
+    async fn apply(&self, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
+        let mut state = self.lock();
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for op in ops {
+            let mut out = OpOutcome::default();
+            if op.kind == OpKind::Tenant {
+                if let Some(tenant) = state.tenants.remove(&op.tenant) {
+                    for key in tenant.entries.keys() {
+                        record(&mut out, key);
+                    }
+                }
+                outcomes.push(out);
+                continue;
+            }
+            let Some(tenant) = state.tenants.get_mut(&op.tenant) else {
+                outcomes.push(out);
+                continue;
+            };
+            match op.kind {
+                OpKind::Tag => tenant.invalidate_tag(&op.value, &mut out),
+                OpKind::Key => tenant.invalidate_key(&op.value, &mut out),
+                OpKind::Pattern => tenant.invalidate_pattern(&op.value, &mut out),
+                OpKind::TagVersion => {
+                    tenant.bump_tag(&op.value, &mut out);
+                    state
+                        .stale_tags
+                        .push_back((op.tenant.clone(), op.value.clone()));
+                }
+                OpKind::Tenant => {}
+            }
+            outcomes.push(out);
+        }
+        Ok(outcomes)
+    }
+
+    async fn set(&self, entry: NewEntry) -> Result<(), BackendError> {
+        let mut state = self.lock();
+        self.store(&mut state, entry);
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let mut state = self.lock();
+        let Some(cache) = state.tenants.get_mut(tenant) else {
+            return Ok(None);
+        };
+        let Some(entry) = cache.entries.get(key) else {
+            return Ok(None);
+        };
+        let expired = entry.expires_at.is_some_and(|at| at <= Instant::now());
+        if expired || cache.is_stale(entry) {
+            cache.drop_entry(key);
+            return Ok(None);
+        }
+        Ok(Some(entry.value.clone()))
+    }
+
+    async fn begin_fill(
+        &self,
+        tenant: &str,
+        key: &str,
+        tags: &[String],
+    ) -> Result<FillLease, BackendError> {
+        let mut state = self.lock();
+        state.next_lease += 1;
+        let id = state.next_lease;
+        let cache = state.tenants.entry(tenant.to_owned()).or_default();
+        cache.leases.insert(
+            id,
+            Lease {
+                key: key.to_owned(),
+                tags: tags.to_vec(),
+                void: false,
+                expires_at: Instant::now() + self.lease_ttl,
+            },
+        );
+        cache
+            .leases_by_key
+            .entry(key.to_owned())
+            .or_default()
+            .insert(id);
+        Ok(FillLease {
+            id,
+            tenant: tenant.to_owned(),
+            key: key.to_owned(),
+            tags: tags.to_vec(),
+        })
+    }
+
+    async fn complete_fill(
+        &self,
+        lease: FillLease,
+        entry: NewEntry,
+    ) -> Result<FillOutcome, BackendError> {
+        if entry.tenant != lease.tenant || entry.key != lease.key {
+            return Err(BackendError::Refused(format!(
+                "lease for {}/{} cannot fill {}/{}",
+                lease.tenant, lease.key, entry.tenant, entry.key
+            )));
+        }
+        let mut state = self.lock();
+        // A tenant cleared since the lease was taken has no lease table: refused.
+        let held = state.tenants.get_mut(&lease.tenant).and_then(|cache| {
+            let held = cache.leases.remove(&lease.id)?;
+            if let Some(ids) = cache.leases_by_key.get_mut(&lease.key) {
+                ids.remove(&lease.id);
+                if ids.is_empty() {
+                    cache.leases_by_key.remove(&lease.key);
+                }
+            }
+            Some(held)
+        });
+        let valid = held.is_some_and(|l| !l.void && l.expires_at > Instant::now());
+        if !valid {
+            return Ok(FillOutcome::Refused);
+        }
+        self.store(&mut state, entry);
+        Ok(FillOutcome::Stored)
+    }
+
+    async fn sweep(&self, budget: usize) -> Result<usize, BackendError> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let mut removed = 0;
+        while removed < budget {
+            let due = matches!(state.expiries.peek(), Some(Reverse((at, _, _))) if *at <= now);
+            if !due {
+                break;
+            }
+            let Some(Reverse((at, tenant, key))) = state.expiries.pop() else {
+                break;
+            };
+            if let Some(cache) = state.tenants.get_mut(&tenant)
+                && cache
+                    .entries
+                    .get(&key)
+                    .is_some_and(|e| e.expires_at == Some(at))
+            {
+                cache.drop_entry(&key);
+                removed += 1;
+            }
+        }
+        while removed < budget {
+            let Some((tenant, tag)) = state.stale_tags.pop_front() else {
+                break;
+            };
+            let Some(cache) = state.tenants.get_mut(&tenant) else {
+                continue;
+            };
+            let carrying = cache.keys_with_tag(&tag);
+            let stale: Vec<String> = carrying
+                .iter()
+                .filter(|k| cache.entries.get(*k).is_some_and(|e| cache.is_stale(e)))
+                .take(budget - removed)
+                .cloned()
+                .collect();
+            for key in &stale {
+                cache.drop_entry(key);
+            }
+            removed += stale.len();
+            let left = carrying
+                .iter()
+                .any(|k| cache.entries.get(k).is_some_and(|e| cache.is_stale(e)));
+            if left {
+                state.stale_tags.push_front((tenant, tag));
+            } else {
+                cache.forget_version_if_unused(&tag);
+            }
+        }
+        for cache in state.tenants.values_mut() {
+            let expired: Vec<u64> = cache
+                .leases
+                .iter()
+                .filter(|(_, l)| l.expires_at <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in expired {
+                if let Some(lease) = cache.leases.remove(&id)
+                    && let Some(ids) = cache.leases_by_key.get_mut(&lease.key)
+                {
+                    ids.remove(&id);
+                    if ids.is_empty() {
+                        cache.leases_by_key.remove(&lease.key);
+                    }
+                }
+            }
+        }
+        state.tenants.retain(|_, c| {
+            !(c.entries.is_empty() && c.leases.is_empty() && c.dependents.is_empty())
+        });
+        Ok(removed)
+    }
+}
