@@ -22,7 +22,8 @@
 //!
 //! ## Layout
 //!
-//! Data flows one way: ingest → route → evaluate → plan.
+//! Data flows one way: ingest → route → evaluate → plan → cascade and strategy → batch or hold
+//! for the transaction → apply to a backend.
 //!
 //! - [`event`], [`ingest`]: write events and reading them from JSON with field-precise errors.
 //! - [`limits`]: every sandbox limit and its default, in one place.
@@ -32,26 +33,43 @@
 //! - [`batch`], [`evaluate`]: one fresh `Store` per batch; failures become [`RuleFailure`].
 //! - [`ruleset`], [`plan`]: routing events to rules; merging, ordering and deduping targets.
 //! - `bindings`, [`imports`]: the generated contract, and one file per imported interface.
+//! - [`relations`]: relationships between tag kinds and cascade expansion.
+//! - [`tenants`]: each tenant's rules and relationships.
+//! - [`pipeline`]: the embedded host ([`Tagbust`]): submit, batch window, transactions,
+//!   flush, shutdown, stats, explain; `pipeline::route` turns plans into backend operations.
+//! - [`backend`]: the backend contract and [`MemoryBackend`], the embedded default.
+//! - [`cache`]: the client services use to read and (guardedly) fill the cache.
+//! - [`glob`]: key patterns with Redis `MATCH` semantics.
 //! - [`error`]: the typed errors of the library boundary.
 
+pub mod backend;
 pub mod batch;
 mod bindings;
+pub mod cache;
 mod convert;
 pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod event;
+pub mod glob;
 pub mod imports;
 pub mod ingest;
 pub mod inspect;
 pub mod limits;
+pub mod pipeline;
 pub mod plan;
+pub mod relations;
 pub mod rule;
 pub mod ruleset;
 mod store;
 pub mod target;
+pub mod tenants;
 
+pub use backend::{
+    Backend, BackendError, FillLease, FillOutcome, MemoryBackend, NewEntry, Op, OpKind, OpOutcome,
+};
 pub use batch::{Batch, MixedTenants};
+pub use cache::{Cache, FillError, FillSpec};
 pub use engine::Engine;
 pub use error::{EngineError, EvalError, LoadError, RuleErrorKind, RuleFailure};
 pub use evaluate::RuleRun;
@@ -60,10 +78,15 @@ pub use imports::{GuestLog, LogLevel, RuleConfig};
 pub use ingest::{EventLimits, IngestError, parse_events};
 pub use inspect::SdkStamp;
 pub use limits::{EngineOptions, Limits};
+pub use pipeline::explain::ExplainRecord;
+pub use pipeline::stats::StatsSnapshot;
+pub use pipeline::{HostError, HostOptions, SubmitReport, Tagbust};
 pub use plan::{Outcome, PlannedTarget, RuleOutcome};
+pub use relations::Relationships;
 pub use rule::{Rule, RuleInfo};
 pub use ruleset::{BoundRule, Evaluation, EventReport, RuleSet};
 pub use target::{Strategy, Target, TargetKind};
+pub use tenants::{TenantSetup, Tenants};
 
 /// Contract versions (`major.minor`) this host accepts.
 pub use bindings::SUPPORTED_CONTRACTS;

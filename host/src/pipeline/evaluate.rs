@@ -1,0 +1,91 @@
+//! The CPU-bound stage of a submission, run on the blocking pool: evaluate each tenant's
+//! events with its rules, plan, route, and count.
+
+use std::collections::HashMap;
+
+use super::route::{Routed, route};
+use super::stats::{Stats, target_key};
+use crate::event::WriteEvent;
+use crate::plan::Outcome;
+use crate::tenants::Tenants;
+
+/// One event's routed operations, and the (tenant, transaction) that holds them, if any.
+#[derive(Default, Clone)]
+pub(super) struct EventRouting {
+    pub tx: Option<(String, String)>,
+    pub routed: Vec<Routed>,
+}
+
+pub(super) struct Evaluated {
+    /// One per submitted event, in order.
+    pub events: Vec<EventRouting>,
+    /// Rule outcomes that failed.
+    pub failures: usize,
+}
+
+/// Evaluates each tenant's events with its rules, plans, routes, and counts.
+pub(super) fn evaluate_and_route(
+    tenants: &Tenants,
+    stats: &Stats,
+    events: &[WriteEvent],
+    first_seq: u64,
+) -> Evaluated {
+    let mut by_tenant: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        by_tenant.entry(e.tenant.as_str()).or_default().push(i);
+    }
+    let mut out: Vec<EventRouting> = vec![EventRouting::default(); events.len()];
+    let mut failures = 0;
+    for (tenant, indices) in by_tenant {
+        let setup = tenants.get(tenant);
+        let group: Vec<WriteEvent> = indices.iter().map(|&i| events[i].clone()).collect();
+        let evaluation = setup.rules.evaluate(&group);
+        let mut cascaded = 0;
+        let mut truncated = 0;
+        for (&i, report) in indices.iter().zip(&evaluation.events) {
+            let event = &events[i];
+            let routed = route(
+                first_seq + i as u64,
+                event,
+                &report.plan,
+                &setup.relationships,
+            );
+            cascaded += routed.cascaded;
+            truncated += routed.truncated;
+            let tx = event
+                .transaction
+                .as_ref()
+                .map(|t| (event.tenant.clone(), t.clone()));
+            out[i] = EventRouting {
+                tx,
+                routed: routed.routed,
+            };
+        }
+        stats.update(|s| {
+            s.events += group.len() as u64;
+            s.cascaded_tags += cascaded;
+            s.cascades_truncated += truncated;
+            for run in &evaluation.runs {
+                let r = s.rules.entry(run.rule.clone()).or_default();
+                r.calls += 1;
+                r.events += run.events as u64;
+            }
+            for report in &evaluation.events {
+                for o in &report.outcomes {
+                    if let Outcome::Error { failure, .. } = &o.result {
+                        failures += 1;
+                        let r = s.rules.entry(o.rule.clone()).or_default();
+                        *r.failures.entry(failure.code().to_owned()).or_default() += 1;
+                    }
+                }
+                for p in &report.plan {
+                    *s.targets.entry(target_key(p.kind, p.strategy)).or_default() += 1;
+                }
+            }
+        });
+    }
+    Evaluated {
+        events: out,
+        failures,
+    }
+}

@@ -1,0 +1,117 @@
+//! From a planned target to backend operations: strategy, cascade, tenant confinement.
+//!
+//! Confinement is structural: every operation carries the event's tenant, and backends keep
+//! tenants' keyspaces apart, so nothing a rule returns can reach another tenant.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::backend::{Op, OpKind};
+use crate::event::{Operation, WriteEvent};
+use crate::plan::PlannedTarget;
+use crate::relations::Relationships;
+use crate::target::{Strategy, TargetKind};
+
+/// Where an operation came from: what the explain log prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// Sequence number the host gave the event.
+    pub event: u64,
+    pub tenant: String,
+    pub resource: String,
+    pub operation: Operation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<String>,
+    pub rule: String,
+    pub rule_version: String,
+    pub target_kind: TargetKind,
+    pub target: String,
+    pub strategy: Strategy,
+    /// For a cascaded tag: the tag it was reached from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascaded_from: Option<String>,
+}
+
+/// One operation to apply, with its strategy and origin.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub op: Op,
+    pub strategy: Strategy,
+    pub origin: Arc<Origin>,
+}
+
+/// What routing one event's plan produced.
+#[derive(Debug, Default)]
+pub struct RouteOutput {
+    pub routed: Vec<Routed>,
+    /// Tags added by cascades.
+    pub cascaded: u64,
+    /// Cascades stopped by the fan-out cap.
+    pub truncated: u64,
+}
+
+fn op_kind(kind: TargetKind, strategy: Strategy) -> OpKind {
+    match (kind, strategy) {
+        // `lazy` is a tag version bump; a single key delete is already O(1) and a pattern
+        // has no version to bump, so both apply at once.
+        (TargetKind::Tag, Strategy::Lazy) => OpKind::TagVersion,
+        (TargetKind::Tag, _) => OpKind::Tag,
+        (TargetKind::Key, _) => OpKind::Key,
+        (TargetKind::Pattern, _) => OpKind::Pattern,
+    }
+}
+
+/// Routes one event's plan.
+pub fn route(
+    seq: u64,
+    event: &WriteEvent,
+    plan: &[PlannedTarget],
+    relationships: &Relationships,
+) -> RouteOutput {
+    let mut out = RouteOutput::default();
+    for p in plan {
+        let origin = Arc::new(Origin {
+            event: seq,
+            tenant: event.tenant.clone(),
+            resource: event.resource.clone(),
+            operation: event.operation,
+            transaction: event.transaction.clone(),
+            rule: p.rule.clone(),
+            rule_version: p.rule_version.clone(),
+            target_kind: p.kind,
+            target: p.value.clone(),
+            strategy: p.strategy,
+            cascaded_from: None,
+        });
+        out.routed.push(Routed {
+            op: Op {
+                tenant: event.tenant.clone(),
+                kind: op_kind(p.kind, p.strategy),
+                value: p.value.clone(),
+            },
+            strategy: p.strategy,
+            origin: origin.clone(),
+        });
+        if p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty() {
+            let expansion = relationships.expand(&p.value);
+            out.truncated += u64::from(expansion.truncated);
+            for c in expansion.tags {
+                out.cascaded += 1;
+                out.routed.push(Routed {
+                    op: Op {
+                        tenant: event.tenant.clone(),
+                        kind: op_kind(TargetKind::Tag, p.strategy),
+                        value: c.tag,
+                    },
+                    strategy: p.strategy,
+                    origin: Arc::new(Origin {
+                        cascaded_from: Some(c.via),
+                        ..(*origin).clone()
+                    }),
+                });
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,98 @@
+//! Counters for everything the host does, snapshotted as one serialisable value.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::backend::OpKind;
+use crate::target::{Strategy, TargetKind};
+
+/// Per-rule counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    /// Events the rule was asked about.
+    pub events: u64,
+    /// Calls into the rule (one per batch).
+    pub calls: u64,
+    /// Events for which the rule failed, by failure code.
+    pub failures: BTreeMap<String, u64>,
+}
+
+/// A snapshot of the host's counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatsSnapshot {
+    pub events: u64,
+    pub events_rejected: u64,
+    pub rules: BTreeMap<String, RuleStats>,
+    /// Planned targets, by `kind/strategy` (e.g. `tag/batched`).
+    pub targets: BTreeMap<String, u64>,
+    pub cascaded_tags: u64,
+    pub cascades_truncated: u64,
+    /// Operations applied to the backend, by kind.
+    pub ops_applied: BTreeMap<String, u64>,
+    pub keys_removed: u64,
+    pub batched_targets: u64,
+    pub batched_ops_applied: u64,
+    /// Batched targets received per batched operation applied (≥ 1; higher is better).
+    pub coalescing_ratio: f64,
+    pub flushes: u64,
+    pub transactions_committed: u64,
+    pub transactions_rolled_back: u64,
+    /// Transactions neither committed nor rolled back in time: applied conservatively.
+    pub transactions_timed_out: u64,
+    pub transactions_open: u64,
+    pub backend_errors: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub fills_stored: u64,
+    pub fills_refused: u64,
+    pub swept: u64,
+}
+
+/// Live counters. Hot cache counters are atomics; the rest are updated once per batch.
+#[derive(Default)]
+pub struct Stats {
+    inner: Mutex<StatsSnapshot>,
+    pub(crate) cache_hits: AtomicU64,
+    pub(crate) cache_misses: AtomicU64,
+    pub(crate) fills_stored: AtomicU64,
+    pub(crate) fills_refused: AtomicU64,
+}
+
+pub(crate) fn target_key(kind: TargetKind, strategy: Strategy) -> String {
+    format!("{}/{}", kind.as_str(), strategy.as_str())
+}
+
+pub(crate) fn op_key(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::Tag => "tag",
+        OpKind::Key => "key",
+        OpKind::Pattern => "pattern",
+        OpKind::TagVersion => "tag_version",
+        OpKind::Tenant => "tenant",
+    }
+}
+
+impl Stats {
+    /// Runs `f` on the counters under the lock.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut StatsSnapshot)) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut inner);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        s.cache_hits = self.cache_hits.load(Ordering::Relaxed);
+        s.cache_misses = self.cache_misses.load(Ordering::Relaxed);
+        s.fills_stored = self.fills_stored.load(Ordering::Relaxed);
+        s.fills_refused = self.fills_refused.load(Ordering::Relaxed);
+        s.coalescing_ratio = if s.batched_ops_applied == 0 {
+            0.0
+        } else {
+            s.batched_targets as f64 / s.batched_ops_applied as f64
+        };
+        s
+    }
+}

@@ -1,0 +1,50 @@
+//! The host's background task: flushes the batch window when it ends, applies transactions
+//! left open past their timeout, and sweeps the backend so its indexes never leak.
+
+use std::sync::Arc;
+
+use tokio::time::{Instant, sleep_until};
+
+use super::{Inner, Tagbust, lock};
+use crate::backend::Backend;
+
+pub(super) async fn run<B: Backend>(inner: Arc<Inner<B>>) {
+    let host = Tagbust {
+        inner: inner.clone(),
+    };
+    let options = &inner.options;
+    let mut next_sweep = Instant::now() + options.sweep_interval;
+    loop {
+        let batch_due = lock(&inner.batcher)
+            .first_at
+            .map(|t| t + options.batch_window);
+        let tx_due = lock(&inner.txs)
+            .oldest()
+            .map(|t| t + options.transaction_timeout);
+        let next = [batch_due, tx_due, Some(next_sweep)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(next_sweep);
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => break,
+            _ = inner.wake.notified() => continue,
+            _ = sleep_until(next) => {}
+        }
+        let now = Instant::now();
+        if batch_due.is_some_and(|t| t <= now) {
+            // On failure the operations are back in the batcher and retried next window.
+            let _ = host.flush().await;
+        }
+        if tx_due.is_some_and(|t| t <= now) {
+            host.expire_transactions().await;
+        }
+        if next_sweep <= now {
+            match inner.backend.sweep(options.sweep_budget).await {
+                Ok(n) => inner.stats.update(|s| s.swept += n as u64),
+                Err(e) => tracing::warn!(error = %e, "backend sweep failed"),
+            }
+            next_sweep = now + options.sweep_interval;
+        }
+    }
+}
