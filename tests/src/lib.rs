@@ -49,3 +49,38 @@ pub fn tagbust_bin() -> PathBuf {
     );
     bin
 }
+
+/// A host whose every tenant runs the `echo` test rule with `relationships`, on a fresh
+/// in-memory backend.
+pub fn echo_host(
+    relationships: tagbust::Relationships,
+    options: tagbust::HostOptions,
+) -> tagbust::Tagbust<tagbust::MemoryBackend> {
+    let echo = load(components::ECHO);
+    let rules = tagbust::RuleSet::new(vec![tagbust::BoundRule::new(echo)]);
+    let tenants =
+        tagbust::Tenants::new(tagbust::TenantSetup::new(rules).with_relationships(relationships));
+    tagbust::Tagbust::builder(std::sync::Arc::new(tagbust::MemoryBackend::new()))
+        .tenants(tenants)
+        .options(options)
+        .build()
+}
+
+/// An event for the `echo` rule: it emits what `emit` says (see tests/guests/echo).
+pub fn emit(tenant: &str, emit: &str) -> WriteEvent {
+    let mut e = WriteEvent::new(tenant, "things", Operation::Update);
+    e.context.insert("emit".into(), emit.into());
+    e
+}
+
+/// An entry with tags and no TTL.
+pub fn entry(tenant: &str, key: &str, tags: &[&str]) -> tagbust::NewEntry {
+    tagbust::NewEntry {
+        tenant: tenant.into(),
+        key: key.into(),
+        value: format!("value of {key}").into_bytes(),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        ttl: None,
+        depends_on: Vec::new(),
+    }
+}
