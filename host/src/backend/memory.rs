@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{
-    Backend, BackendError, FillLease, FillOutcome, MAX_LISTED_KEYS, NewEntry, Op, OpKind, OpOutcome,
-};
-use crate::glob;
+use super::tenant_cache::{Entry, Lease, TenantCache, index_add, record};
+use super::{Backend, BackendError, FillLease, FillOutcome, NewEntry, Op, OpKind, OpOutcome};
 
 /// How long a fill lease stays valid: a load slower than this is refused (it may have missed
 /// an invalidation the lease table no longer remembers). Default 30 s.
@@ -35,188 +33,6 @@ struct State {
     expiries: BinaryHeap<Reverse<(Instant, String, String)>>,
     /// Tags bumped lazily whose stale entries the sweeper still has to remove.
     stale_tags: VecDeque<(String, String)>,
-}
-
-#[derive(Default)]
-struct TenantCache {
-    entries: HashMap<String, Entry>,
-    tag_index: HashMap<String, HashSet<String>>,
-    /// tag → keys that inherit it from an entry they derive from (not invalidated by the tag
-    /// eagerly, only through its version).
-    inherited_index: HashMap<String, HashSet<String>>,
-    tag_versions: HashMap<String, u64>,
-    /// key → keys derived from it.
-    dependents: HashMap<String, HashSet<String>>,
-    leases: HashMap<u64, Lease>,
-    leases_by_key: HashMap<String, HashSet<u64>>,
-}
-
-struct Entry {
-    value: Vec<u8>,
-    /// Own tags (indexed) with the tag version when stored.
-    tags: Vec<(String, u64)>,
-    /// Tags of the entries this one derives from, with their versions: a lazy bump of one of
-    /// them makes this entry stale too, without touching it.
-    inherited: Vec<(String, u64)>,
-    expires_at: Option<Instant>,
-    depends_on: Vec<String>,
-}
-
-struct Lease {
-    key: String,
-    tags: Vec<String>,
-    void: bool,
-    expires_at: Instant,
-}
-
-fn record(out: &mut OpOutcome, key: &str) {
-    out.removed += 1;
-    if out.keys.len() < MAX_LISTED_KEYS {
-        out.keys.push(key.to_owned());
-    }
-}
-
-impl TenantCache {
-    fn version(&self, tag: &str) -> u64 {
-        self.tag_versions.get(tag).copied().unwrap_or(0)
-    }
-
-    fn is_stale(&self, entry: &Entry) -> bool {
-        entry
-            .tags
-            .iter()
-            .chain(&entry.inherited)
-            .any(|(tag, v)| self.version(tag) > *v)
-    }
-
-    /// Removes an entry from every index; no cascade (expiry and staleness are not changes of
-    /// the source data).
-    fn drop_entry(&mut self, key: &str) -> Option<Entry> {
-        let entry = self.entries.remove(key)?;
-        for (tag, _) in &entry.tags {
-            if let Some(keys) = self.tag_index.get_mut(tag) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    self.tag_index.remove(tag);
-                    self.forget_version_if_unused(tag);
-                }
-            }
-        }
-        for (tag, _) in &entry.inherited {
-            if let Some(keys) = self.inherited_index.get_mut(tag) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    self.inherited_index.remove(tag);
-                    self.forget_version_if_unused(tag);
-                }
-            }
-        }
-        for dep in &entry.depends_on {
-            if let Some(keys) = self.dependents.get_mut(dep) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    self.dependents.remove(dep);
-                }
-            }
-        }
-        Some(entry)
-    }
-
-    /// Keys that carry `tag`, their own or inherited.
-    fn keys_with_tag(&self, tag: &str) -> Vec<String> {
-        self.tag_index
-            .get(tag)
-            .into_iter()
-            .chain(self.inherited_index.get(tag))
-            .flatten()
-            .cloned()
-            .collect()
-    }
-
-    fn forget_version_if_unused(&mut self, tag: &str) {
-        let leased = self
-            .leases
-            .values()
-            .any(|l| l.tags.iter().any(|t| t == tag));
-        if !leased && !self.tag_index.contains_key(tag) && !self.inherited_index.contains_key(tag) {
-            self.tag_versions.remove(tag);
-        }
-    }
-
-    fn void_leases_for_key(&mut self, key: &str) {
-        if let Some(ids) = self.leases_by_key.get(key) {
-            for id in ids {
-                if let Some(lease) = self.leases.get_mut(id) {
-                    lease.void = true;
-                }
-            }
-        }
-    }
-
-    fn void_leases(&mut self, hit: impl Fn(&Lease) -> bool) {
-        for lease in self.leases.values_mut() {
-            if hit(lease) {
-                lease.void = true;
-            }
-        }
-    }
-
-    /// Invalidates `key` and, transitively, every key derived from it.
-    fn invalidate_key(&mut self, key: &str, out: &mut OpOutcome) {
-        let mut queue = VecDeque::from([key.to_owned()]);
-        let mut seen = HashSet::new();
-        while let Some(k) = queue.pop_front() {
-            if !seen.insert(k.clone()) {
-                continue;
-            }
-            self.void_leases_for_key(&k);
-            if self.drop_entry(&k).is_some() {
-                record(out, &k);
-            }
-            if let Some(derived) = self.dependents.remove(&k) {
-                queue.extend(derived);
-            }
-        }
-    }
-
-    fn invalidate_tag(&mut self, tag: &str, out: &mut OpOutcome) {
-        self.void_leases(|l| l.tags.iter().any(|t| t == tag));
-        let keys: Vec<String> = self
-            .tag_index
-            .get(tag)
-            .map(|k| k.iter().cloned().collect())
-            .unwrap_or_default();
-        for key in keys {
-            self.invalidate_key(&key, out);
-        }
-    }
-
-    fn invalidate_pattern(&mut self, pattern: &str, out: &mut OpOutcome) {
-        if glob::is_literal(pattern) {
-            return self.invalidate_key(pattern, out);
-        }
-        self.void_leases(|l| glob::matches(pattern, &l.key));
-        let keys: Vec<String> = self
-            .entries
-            .keys()
-            .filter(|k| glob::matches(pattern, k))
-            .cloned()
-            .collect();
-        for key in keys {
-            self.invalidate_key(&key, out);
-        }
-    }
-
-    /// O(1) in the number of entries: only the version moves; the entries that carry the tag
-    /// read as misses from now on and are removed when read or swept.
-    fn bump_tag(&mut self, tag: &str, out: &mut OpOutcome) {
-        self.void_leases(|l| l.tags.iter().any(|t| t == tag));
-        if let Some(keys) = self.tag_index.get(tag) {
-            out.removed += keys.len() as u64;
-            out.keys.extend(keys.iter().take(MAX_LISTED_KEYS).cloned());
-        }
-        *self.tag_versions.entry(tag.to_owned()).or_insert(0) += 1;
-    }
 }
 
 impl Default for MemoryBackend {
@@ -288,25 +104,13 @@ impl MemoryBackend {
                 inherited.extend(parent.tags.iter().cloned());
                 inherited.extend(parent.inherited.iter().cloned());
             }
-            tenant
-                .dependents
-                .entry(dep.clone())
-                .or_default()
-                .insert(entry.key.clone());
+            index_add(&mut tenant.dependents, dep, &entry.key);
         }
         for (tag, _) in &tags {
-            tenant
-                .tag_index
-                .entry(tag.clone())
-                .or_default()
-                .insert(entry.key.clone());
+            index_add(&mut tenant.tag_index, tag, &entry.key);
         }
         for (tag, _) in &inherited {
-            tenant
-                .inherited_index
-                .entry(tag.clone())
-                .or_default()
-                .insert(entry.key.clone());
+            index_add(&mut tenant.inherited_index, tag, &entry.key);
         }
         tenant.entries.insert(
             entry.key.clone(),
@@ -439,16 +243,10 @@ impl Backend for MemoryBackend {
         }
         let mut state = self.lock();
         // A tenant cleared since the lease was taken has no lease table: refused.
-        let held = state.tenants.get_mut(&lease.tenant).and_then(|cache| {
-            let held = cache.leases.remove(&lease.id)?;
-            if let Some(ids) = cache.leases_by_key.get_mut(&lease.key) {
-                ids.remove(&lease.id);
-                if ids.is_empty() {
-                    cache.leases_by_key.remove(&lease.key);
-                }
-            }
-            Some(held)
-        });
+        let held = state
+            .tenants
+            .get_mut(&lease.tenant)
+            .and_then(|cache| cache.take_lease(lease.id));
         let valid = held.is_some_and(|l| !l.void && l.expires_at > Instant::now());
         if !valid {
             return Ok(FillOutcome::Refused);
@@ -514,14 +312,7 @@ impl Backend for MemoryBackend {
                 .map(|(id, _)| *id)
                 .collect();
             for id in expired {
-                if let Some(lease) = cache.leases.remove(&id)
-                    && let Some(ids) = cache.leases_by_key.get_mut(&lease.key)
-                {
-                    ids.remove(&id);
-                    if ids.is_empty() {
-                        cache.leases_by_key.remove(&lease.key);
-                    }
-                }
+                cache.take_lease(id);
             }
         }
         state.tenants.retain(|_, c| {

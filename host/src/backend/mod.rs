@@ -5,6 +5,7 @@
 //! ([`MemoryBackend`]) is the embedded default; the Redis backend implements the same trait.
 
 pub mod memory;
+mod tenant_cache;
 
 use std::future::Future;
 use std::time::Duration;
