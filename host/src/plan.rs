@@ -2,6 +2,7 @@
 //! (higher first, ties by rule name), and drop duplicates.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -11,8 +12,8 @@ use crate::target::{Strategy, Target, TargetKind};
 /// What one rule said about one event.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleOutcome {
-    pub rule: String,
-    pub version: String,
+    pub rule: Arc<str>,
+    pub version: Arc<str>,
     pub priority: i32,
     #[serde(flatten)]
     pub result: Outcome,
@@ -51,8 +52,8 @@ pub struct PlannedTarget {
     pub strategy: Strategy,
     pub cascade: bool,
     pub priority: i32,
-    pub rule: String,
-    pub rule_version: String,
+    pub rule: Arc<str>,
+    pub rule_version: Arc<str>,
 }
 
 /// Merges `outcomes`, which must already be in rule order (priority descending, then name).
@@ -62,14 +63,21 @@ pub struct PlannedTarget {
 /// asked for, and cascades if any rule asked it to.
 pub fn plan(outcomes: &[RuleOutcome]) -> Vec<PlannedTarget> {
     let mut planned: Vec<PlannedTarget> = Vec::new();
-    let mut seen: HashMap<(TargetKind, &str), usize> = HashMap::new();
+    // Plans are usually a handful of targets: scan linearly, index only past a few dozen.
+    let mut seen: Option<HashMap<(TargetKind, String), usize>> = None;
     for outcome in outcomes {
         let Outcome::Ok { targets } = &outcome.result else {
             continue;
         };
         for target in targets {
-            match seen.get(&(target.kind, target.value.as_str())) {
-                Some(&i) => {
+            let found = match &seen {
+                Some(index) => index.get(&(target.kind, target.value.clone())).copied(),
+                None => planned
+                    .iter()
+                    .position(|p| p.kind == target.kind && p.value == target.value),
+            };
+            match found {
+                Some(i) => {
                     let p = &mut planned[i];
                     if target.strategy.urgency() < p.strategy.urgency() {
                         p.strategy = target.strategy;
@@ -77,7 +85,9 @@ pub fn plan(outcomes: &[RuleOutcome]) -> Vec<PlannedTarget> {
                     p.cascade |= target.cascade;
                 }
                 None => {
-                    seen.insert((target.kind, target.value.as_str()), planned.len());
+                    if let Some(index) = &mut seen {
+                        index.insert((target.kind, target.value.clone()), planned.len());
+                    }
                     planned.push(PlannedTarget {
                         kind: target.kind,
                         value: target.value.clone(),
@@ -87,6 +97,15 @@ pub fn plan(outcomes: &[RuleOutcome]) -> Vec<PlannedTarget> {
                         rule: outcome.rule.clone(),
                         rule_version: outcome.version.clone(),
                     });
+                    if seen.is_none() && planned.len() > 32 {
+                        seen = Some(
+                            planned
+                                .iter()
+                                .enumerate()
+                                .map(|(i, p)| ((p.kind, p.value.clone()), i))
+                                .collect(),
+                        );
+                    }
                 }
             }
         }
@@ -140,9 +159,9 @@ mod tests {
         ];
         let p = plan(&outcomes);
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].value.as_str(), p[0].rule.as_str()), ("a", "high"));
+        assert_eq!((p[0].value.as_str(), &*p[0].rule), ("a", "high"));
         assert_eq!(p[0].strategy, Strategy::Immediate, "soonest strategy wins");
         assert!(p[0].cascade, "cascade is or-ed");
-        assert_eq!((p[1].value.as_str(), p[1].rule.as_str()), ("k", "low"));
+        assert_eq!((p[1].value.as_str(), &*p[1].rule), ("k", "low"));
     }
 }

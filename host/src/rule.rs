@@ -50,7 +50,9 @@ pub(crate) struct RuleInner {
     pub engine: Engine,
     pub pre: RuleComponentPre<StoreState>,
     pub info: RuleInfo,
+    /// `info.name` and `info.version`, shared by every outcome and plan entry.
     pub name: Arc<str>,
+    pub version: Arc<str>,
     pub sha256: [u8; 32],
     pub file: String,
     pub size: usize,
@@ -102,6 +104,7 @@ impl Engine {
                 engine: self.clone(),
                 pre,
                 name: Arc::from(info.name.as_str()),
+                version: Arc::from(info.version.as_str()),
                 info,
                 sha256,
                 file: file.to_owned(),

@@ -1,6 +1,7 @@
 //! A tenant's rules with their configuration, routing each event to the rules that trigger on
 //! it, evaluating, and planning.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -108,7 +109,10 @@ impl RuleSet {
 
     /// Evaluates `events` (any mix of tenants): each tenant's events form one batch per rule,
     /// holding only the events the rule triggers on.
-    pub fn evaluate(&self, events: &[WriteEvent]) -> Evaluation {
+    ///
+    /// Takes owned events or references (`&[WriteEvent]` or `&[&WriteEvent]`).
+    pub fn evaluate<E: Borrow<WriteEvent>>(&self, events: &[E]) -> Evaluation {
+        let events: Vec<&WriteEvent> = events.iter().map(Borrow::borrow).collect();
         let mut by_tenant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, e) in events.iter().enumerate() {
             by_tenant.entry(e.tenant.as_str()).or_default().push(i);
@@ -117,7 +121,7 @@ impl RuleSet {
         let mut runs = Vec::new();
         for (tenant, indices) in by_tenant {
             // Grouped by tenant above, so this cannot mix tenants.
-            let Ok(batch) = Batch::new(tenant, indices.iter().map(|&i| &events[i])) else {
+            let Ok(batch) = Batch::new(tenant, indices.iter().map(|&i| events[i])) else {
                 continue;
             };
             for bound in &self.rules {
@@ -142,8 +146,8 @@ impl RuleSet {
                 let counts = run.counts();
                 for (&j, result) in matching.iter().zip(run.outcomes) {
                     outcomes[indices[j]].push(RuleOutcome {
-                        rule: info.name.clone(),
-                        version: info.version.clone(),
+                        rule: bound.rule.inner.name.clone(),
+                        version: bound.rule.inner.version.clone(),
                         priority: bound.priority,
                         result: Outcome::from_result(result),
                     });

@@ -8,6 +8,7 @@ const TESTED: &[&str] = &[
     "rule-published-feeds",
     "rule-table-patterns",
     "rule-task-controllers",
+    "rule-user-sessions",
 ];
 
 #[test]
@@ -163,12 +164,12 @@ fn rules_merge_by_priority_and_dedupe() {
     });
     let evaluation = set.evaluate(&[e]);
     let report = &evaluation.events[0];
-    let order: Vec<&str> = report.outcomes.iter().map(|o| o.rule.as_str()).collect();
+    let order: Vec<&str> = report.outcomes.iter().map(|o| &*o.rule).collect();
     assert_eq!(order, vec!["published-feeds", "misbehave"]);
     let plan: Vec<(&str, &str)> = report
         .plan
         .iter()
-        .map(|p| (p.value.as_str(), p.rule.as_str()))
+        .map(|p| (p.value.as_str(), &*p.rule))
         .collect();
     assert_eq!(
         plan,
@@ -190,4 +191,53 @@ fn identical_bytes_compile_once() {
     let b = engine.load_file(path).expect("loads again");
     assert_eq!(a.sha256_hex(), b.sha256_hex());
     assert_eq!(engine.compiled_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn user_sessions_cascades_bumps_and_batches() {
+    let rules = RuleSet::new(vec![BoundRule::new(load(components::USER_SESSIONS))]);
+    let tenants = tagbust::Tenants::new(tagbust::TenantSetup::new(rules).with_relationships(
+        tagbust::Relationships::new().edges("user", &["session", "preferences"]),
+    ));
+    let host = tagbust::Tagbust::builder(std::sync::Arc::new(tagbust::MemoryBackend::new()))
+        .tenants(tenants)
+        .build();
+    for (key, tag) in [
+        ("profile", "user:1"),
+        ("sessions", "session:1"),
+        ("online", "presence:1"),
+    ] {
+        host.cache()
+            .set(tagbust_tests::entry("t", key, &[tag]))
+            .await
+            .expect("set");
+    }
+    let mut presence = event("t", "users", Operation::Update);
+    presence.ids = vec!["1".into()];
+    presence.changes.push(tagbust::FieldChange {
+        field: "last_seen".into(),
+        old: None,
+        new: Some("5".into()),
+    });
+    let report = host.submit(vec![presence]).await.expect("submit");
+    assert_eq!(report.batched, 1);
+    let mut profile = event("t", "users", Operation::Update);
+    profile.ids = vec!["1".into()];
+    profile.changes.push(tagbust::FieldChange {
+        field: "preferences".into(),
+        old: None,
+        new: Some("dark".into()),
+    });
+    let report = host.submit(vec![profile]).await.expect("submit");
+    // user:1, its cascade to session:1 and preferences:1, and the lazy preferences:1 bump.
+    assert_eq!(report.applied, 4);
+    let cache = host.cache();
+    assert!(cache.get("t", "profile").await.expect("get").is_none());
+    assert!(cache.get("t", "sessions").await.expect("get").is_none());
+    assert!(
+        cache.get("t", "online").await.expect("get").is_some(),
+        "batched: not yet"
+    );
+    host.flush().await.expect("flush");
+    assert!(cache.get("t", "online").await.expect("get").is_none());
 }

@@ -231,7 +231,10 @@ async fn an_abandoned_transaction_is_applied_after_the_timeout_and_counted() {
         (stats.transactions_timed_out, stats.transactions_open),
         (1, 0)
     );
-    assert_eq!(host.explain().why("a", "k")[0].applied_as, "tx_timeout");
+    assert_eq!(
+        host.explain().why("a", "k")[0].applied.applied_as,
+        "tx_timeout"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -266,9 +269,9 @@ async fn identical_targets_across_events_apply_once_and_explain_both() {
     assert_eq!(stats.ops_applied.get("key"), Some(&1));
     let why = host.explain().why("a", "k");
     assert_eq!(why.len(), 2, "both events are credited: {why:?}");
-    assert_eq!(why[0].origin.rule, "echo");
-    assert_eq!(why[0].origin.rule_version, "1.0.0");
-    assert_ne!(why[0].origin.event, why[1].origin.event);
+    assert_eq!(&*why[0].origin.rule, "echo");
+    assert_eq!(&*why[0].origin.rule_version, "1.0.0");
+    assert_ne!(why[0].origin.event.seq, why[1].origin.event.seq);
 }
 
 #[tokio::test(start_paused = true)]

@@ -147,7 +147,7 @@ impl Backend for MemoryBackend {
         for op in ops {
             let mut out = OpOutcome::default();
             if op.kind == OpKind::Tenant {
-                if let Some(tenant) = state.tenants.remove(&op.tenant) {
+                if let Some(tenant) = state.tenants.remove(&*op.tenant) {
                     for key in tenant.entries.keys() {
                         record(&mut out, key);
                     }
@@ -155,7 +155,7 @@ impl Backend for MemoryBackend {
                 outcomes.push(out);
                 continue;
             }
-            let Some(tenant) = state.tenants.get_mut(&op.tenant) else {
+            let Some(tenant) = state.tenants.get_mut(&*op.tenant) else {
                 outcomes.push(out);
                 continue;
             };
@@ -167,7 +167,7 @@ impl Backend for MemoryBackend {
                     tenant.bump_tag(&op.value, &mut out);
                     state
                         .stale_tags
-                        .push_back((op.tenant.clone(), op.value.clone()));
+                        .push_back((op.tenant.to_string(), op.value.clone()));
                 }
                 OpKind::Tenant => {}
             }

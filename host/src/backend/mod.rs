@@ -8,6 +8,7 @@ pub mod memory;
 mod tenant_cache;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -33,7 +34,7 @@ pub enum OpKind {
 /// One invalidation for one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Op {
-    pub tenant: String,
+    pub tenant: Arc<str>,
     pub kind: OpKind,
     /// The tag, key or pattern (empty for `Tenant`).
     pub value: String,

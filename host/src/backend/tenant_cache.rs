@@ -155,6 +155,14 @@ impl TenantCache {
 
     /// Invalidates `key` and, transitively, every key derived from it.
     pub(super) fn invalidate_key(&mut self, key: &str, out: &mut OpOutcome) {
+        if !self.dependents.contains_key(key) {
+            // The common case: nothing derives from the key, so no traversal is needed.
+            self.void_leases_for_key(key);
+            if self.drop_entry(key).is_some() {
+                record(out, key);
+            }
+            return;
+        }
         let mut queue = VecDeque::from([key.to_owned()]);
         let mut seen = HashSet::new();
         while let Some(k) = queue.pop_front() {

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use crate::backend::Op;
 use crate::pipeline::route::{Origin, Routed};
+use crate::target::Strategy;
 
 /// Origins remembered per coalesced operation (for explain); the rest are only counted.
 const MAX_ORIGINS: usize = 32;
@@ -15,6 +16,10 @@ const MAX_ORIGINS: usize = 32;
 pub(crate) struct Pending {
     pub op: Op,
     pub origins: Vec<Arc<Origin>>,
+    /// Targets merged into this operation (origins beyond the cap are only counted here).
+    pub merged: u64,
+    /// The strategy it was asked for with (the soonest, when merged).
+    pub strategy: Strategy,
 }
 
 #[derive(Default)]
@@ -34,9 +39,10 @@ impl Batcher {
             self.targets += 1;
             match self.index.get(&r.op) {
                 Some(&i) => {
-                    let origins = &mut self.pending[i].origins;
-                    if origins.len() < MAX_ORIGINS {
-                        origins.push(r.origin);
+                    let p = &mut self.pending[i];
+                    p.merged += 1;
+                    if p.origins.len() < MAX_ORIGINS {
+                        p.origins.push(r.origin);
                     }
                 }
                 None => {
@@ -44,6 +50,8 @@ impl Batcher {
                     self.pending.push(Pending {
                         op: r.op,
                         origins: vec![r.origin],
+                        merged: 1,
+                        strategy: r.strategy,
                     });
                     self.first_at.get_or_insert_with(Instant::now);
                 }
@@ -59,7 +67,12 @@ impl Batcher {
         self.targets += targets;
         for p in failed.into_iter().chain(newer) {
             match self.index.get(&p.op) {
-                Some(&i) => self.pending[i].origins.extend(p.origins),
+                Some(&i) => {
+                    let kept = &mut self.pending[i];
+                    kept.merged += p.merged;
+                    let room = MAX_ORIGINS.saturating_sub(kept.origins.len());
+                    kept.origins.extend(p.origins.into_iter().take(room));
+                }
                 None => {
                     self.index.insert(p.op.clone(), self.pending.len());
                     self.pending.push(p);

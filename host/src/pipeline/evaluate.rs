@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
-use super::route::{Routed, route};
-use super::stats::{Stats, target_key};
+use std::sync::Arc;
+
+use super::route::{EventOrigin, Routed, route};
+use super::stats::Stats;
 use crate::event::WriteEvent;
 use crate::plan::Outcome;
 use crate::tenants::Tenants;
@@ -38,18 +40,34 @@ pub(super) fn evaluate_and_route(
     let mut failures = 0;
     for (tenant, indices) in by_tenant {
         let setup = tenants.get(tenant);
-        let group: Vec<WriteEvent> = indices.iter().map(|&i| events[i].clone()).collect();
+        let group: Vec<&WriteEvent> = indices.iter().map(|&i| &events[i]).collect();
         let evaluation = setup.rules.evaluate(&group);
-        let mut cascaded = 0;
-        let mut truncated = 0;
-        for (&i, report) in indices.iter().zip(&evaluation.events) {
+        // Count before the plans are moved into routing.
+        stats.update(|s| {
+            s.events += group.len() as u64;
+            for run in &evaluation.runs {
+                let r = s.rules.entry(run.rule.clone()).or_default();
+                r.calls += 1;
+                r.events += run.events as u64;
+            }
+            for report in &evaluation.events {
+                for o in &report.outcomes {
+                    if let Outcome::Error { failure, .. } = &o.result {
+                        failures += 1;
+                        let r = s.rules.entry(o.rule.to_string()).or_default();
+                        *r.failures.entry(failure.code().to_owned()).or_default() += 1;
+                    }
+                }
+                for p in &report.plan {
+                    s.target(p.kind, p.strategy);
+                }
+            }
+        });
+        let (mut cascaded, mut truncated) = (0, 0);
+        for (&i, report) in indices.iter().zip(evaluation.events) {
             let event = &events[i];
-            let routed = route(
-                first_seq + i as u64,
-                event,
-                &report.plan,
-                &setup.relationships,
-            );
+            let origin = Arc::new(EventOrigin::new(first_seq + i as u64, event));
+            let routed = route(origin, report.plan, &setup.relationships);
             cascaded += routed.cascaded;
             truncated += routed.truncated;
             let tx = event
@@ -62,26 +80,8 @@ pub(super) fn evaluate_and_route(
             };
         }
         stats.update(|s| {
-            s.events += group.len() as u64;
             s.cascaded_tags += cascaded;
             s.cascades_truncated += truncated;
-            for run in &evaluation.runs {
-                let r = s.rules.entry(run.rule.clone()).or_default();
-                r.calls += 1;
-                r.events += run.events as u64;
-            }
-            for report in &evaluation.events {
-                for o in &report.outcomes {
-                    if let Outcome::Error { failure, .. } = &o.result {
-                        failures += 1;
-                        let r = s.rules.entry(o.rule.clone()).or_default();
-                        *r.failures.entry(failure.code().to_owned()).or_default() += 1;
-                    }
-                }
-                for p in &report.plan {
-                    *s.targets.entry(target_key(p.kind, p.strategy)).or_default() += 1;
-                }
-            }
         });
     }
     Evaluated {

@@ -9,18 +9,28 @@ use serde::Serialize;
 use crate::backend::{Op, OpOutcome};
 use crate::pipeline::route::Origin;
 
+/// One applied operation and what it did; shared by the records of all its origins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub op: Op,
+    /// How it was applied: `immediate`, `batched`, `lazy`, `tx_timeout`, `shutdown`.
+    pub applied_as: &'static str,
+    pub keys_removed: u64,
+    /// Targets merged into this one operation (1 unless batched or deduplicated); only the
+    /// first few of their origins are kept as records.
+    pub coalesced: u64,
+    /// The first removed keys (see [`crate::backend::MAX_LISTED_KEYS`]).
+    pub keys: Vec<String>,
+}
+
 /// One applied operation, for one origin (an operation coalesced from many events has one
-/// record per event).
+/// record per kept origin).
 #[derive(Debug, Clone, Serialize)]
 pub struct ExplainRecord {
     #[serde(flatten)]
     pub origin: Arc<Origin>,
-    pub op: Op,
-    /// How it was applied: `immediate`, `batched`, `lazy`, `commit`, `timeout`, `shutdown`.
-    pub applied_as: &'static str,
-    pub keys_removed: u64,
-    /// The first removed keys (see [`crate::backend::MAX_LISTED_KEYS`]).
-    pub keys: Vec<String>,
+    #[serde(flatten)]
+    pub applied: Arc<Applied>,
 }
 
 /// A bounded log of the most recent records.
@@ -40,13 +50,21 @@ impl ExplainLog {
     pub(crate) fn push(
         &self,
         origins: &[Arc<Origin>],
-        op: &Op,
+        op: Op,
         applied_as: &'static str,
-        outcome: &OpOutcome,
+        outcome: OpOutcome,
+        coalesced: u64,
     ) {
         if self.capacity == 0 {
             return;
         }
+        let applied = Arc::new(Applied {
+            op,
+            applied_as,
+            keys_removed: outcome.removed,
+            coalesced,
+            keys: outcome.keys,
+        });
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         for origin in origins {
             if records.len() == self.capacity {
@@ -54,10 +72,7 @@ impl ExplainLog {
             }
             records.push_back(ExplainRecord {
                 origin: origin.clone(),
-                op: op.clone(),
-                applied_as,
-                keys_removed: outcome.removed,
-                keys: outcome.keys.clone(),
+                applied: applied.clone(),
             });
         }
     }
@@ -73,7 +88,7 @@ impl ExplainLog {
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         records
             .iter()
-            .filter(|r| r.op.tenant == tenant && r.keys.iter().any(|k| k == key))
+            .filter(|r| &*r.applied.op.tenant == tenant && r.applied.keys.iter().any(|k| k == key))
             .cloned()
             .collect()
     }

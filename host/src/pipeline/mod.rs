@@ -34,7 +34,7 @@ use crate::tenants::Tenants;
 use batcher::{Batcher, Pending};
 use explain::ExplainLog;
 use route::{Origin, Routed};
-use stats::{Stats, StatsSnapshot, op_key};
+use stats::{Stats, StatsSnapshot};
 use tx::Transactions;
 
 /// Host settings, each with its default.
@@ -188,23 +188,45 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Groups operations, keeping first-seen order and every origin.
+/// Groups identical operations, keeping first-seen order and every origin; the soonest
+/// strategy wins.
 fn group(routed: Vec<Routed>) -> Vec<Pending> {
-    let mut index: HashMap<Op, usize> = HashMap::new();
+    // Number the groups by borrowing the operations, then move everything once.
+    let mut slots: Vec<usize> = Vec::with_capacity(routed.len());
+    {
+        let mut index: HashMap<&Op, usize> = HashMap::with_capacity(routed.len());
+        for r in &routed {
+            let next = index.len();
+            slots.push(*index.entry(&r.op).or_insert(next));
+        }
+    }
     let mut out: Vec<Pending> = Vec::new();
-    for r in routed {
-        match index.get(&r.op) {
-            Some(&i) => out[i].origins.push(r.origin),
-            None => {
-                index.insert(r.op.clone(), out.len());
-                out.push(Pending {
-                    op: r.op,
-                    origins: vec![r.origin],
-                });
+    for (r, slot) in routed.into_iter().zip(slots) {
+        if slot == out.len() {
+            out.push(Pending {
+                op: r.op,
+                origins: vec![r.origin],
+                merged: 1,
+                strategy: r.strategy,
+            });
+        } else {
+            let p = &mut out[slot];
+            p.merged += 1;
+            p.origins.push(r.origin);
+            if r.strategy.urgency() < p.strategy.urgency() {
+                p.strategy = r.strategy;
             }
         }
     }
     out
+}
+
+fn strategy_label(strategy: Strategy) -> &'static str {
+    match strategy {
+        Strategy::Immediate => "immediate",
+        Strategy::Batched => "batched",
+        Strategy::Lazy => "lazy",
+    }
 }
 
 impl<B: Backend> Tagbust<B> {
@@ -343,18 +365,10 @@ impl<B: Backend> Tagbust<B> {
         routed: Vec<Routed>,
         label: Option<&'static str>,
     ) -> Result<(usize, u64), HostError> {
-        let strategies: HashMap<Op, Strategy> =
-            routed.iter().map(|r| (r.op.clone(), r.strategy)).collect();
         let grouped = group(routed);
         let count = grouped.len();
         let removed = self
-            .apply_grouped(grouped, 0, |op| {
-                label.unwrap_or(match strategies.get(op) {
-                    Some(Strategy::Lazy) => "lazy",
-                    Some(Strategy::Batched) => "batched",
-                    _ => "immediate",
-                })
-            })
+            .apply_grouped(grouped, 0, |p| label.unwrap_or(strategy_label(p.strategy)))
             .await?;
         Ok((count, removed))
     }
@@ -364,10 +378,11 @@ impl<B: Backend> Tagbust<B> {
         &self,
         grouped: Vec<Pending>,
         batched_targets: u64,
-        label: impl Fn(&Op) -> &'static str,
+        label: impl Fn(&Pending) -> &'static str,
     ) -> Result<u64, HostError> {
         let inner = &self.inner;
-        let ops: Vec<Op> = grouped.iter().map(|p| p.op.clone()).collect();
+        let labels: Vec<&'static str> = grouped.iter().map(&label).collect();
+        let (ops, metas): (Vec<Op>, Vec<Meta>) = grouped.into_iter().map(Meta::split).unzip();
         let span = tracing::debug_span!(
             "tagbust.apply",
             ops = ops.len(),
@@ -377,21 +392,26 @@ impl<B: Backend> Tagbust<B> {
             Ok(outcomes) => {
                 let removed: u64 = outcomes.iter().map(|o| o.removed).sum();
                 span.record("keys_removed", removed);
-                for (p, outcome) in grouped.iter().zip(&outcomes) {
-                    inner.explain.push(&p.origins, &p.op, label(&p.op), outcome);
-                }
                 inner.stats.update(|s| {
                     for op in &ops {
-                        *s.ops_applied.entry(op_key(op.kind).to_owned()).or_default() += 1;
+                        s.op(op.kind);
                     }
                     s.keys_removed += removed;
                 });
+                for (((op, meta), outcome), label) in
+                    ops.into_iter().zip(metas).zip(outcomes).zip(labels)
+                {
+                    inner
+                        .explain
+                        .push(&meta.origins, op, label, outcome, meta.merged);
+                }
                 Ok(removed)
             }
             Err(source) => {
-                let pending = grouped.len();
+                let pending = ops.len();
                 inner.stats.update(|s| s.backend_errors += 1);
                 tracing::warn!(error = %source, pending, "backend apply failed; operations kept for retry");
+                let grouped = ops.into_iter().zip(metas).map(Meta::join).collect();
                 lock(&inner.batcher).restore(grouped, batched_targets);
                 inner.wake.notify_one();
                 Err(HostError::Backend { pending, source })
@@ -489,9 +509,32 @@ impl<B: Backend> Tagbust<B> {
     }
 }
 
-impl Origin {
-    /// The event's tenant, for log fields.
-    pub fn tenant(&self) -> &str {
-        &self.tenant
+/// Everything of a pending operation but the operation, so the operations can be handed to
+/// the backend as one slice without copying them.
+struct Meta {
+    origins: Vec<Arc<Origin>>,
+    merged: u64,
+    strategy: Strategy,
+}
+
+impl Meta {
+    fn split(p: Pending) -> (Op, Meta) {
+        (
+            p.op,
+            Meta {
+                origins: p.origins,
+                merged: p.merged,
+                strategy: p.strategy,
+            },
+        )
+    }
+
+    fn join((op, m): (Op, Meta)) -> Pending {
+        Pending {
+            op,
+            origins: m.origins,
+            merged: m.merged,
+            strategy: m.strategy,
+        }
     }
 }

@@ -13,18 +13,38 @@ use crate::plan::PlannedTarget;
 use crate::relations::Relationships;
 use crate::target::{Strategy, TargetKind};
 
-/// Where an operation came from: what the explain log prints.
+/// The event an operation came from; shared by every target the event produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Origin {
+pub struct EventOrigin {
     /// Sequence number the host gave the event.
-    pub event: u64,
-    pub tenant: String,
+    #[serde(rename = "event")]
+    pub seq: u64,
+    pub tenant: Arc<str>,
     pub resource: String,
     pub operation: Operation,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction: Option<String>,
-    pub rule: String,
-    pub rule_version: String,
+}
+
+impl EventOrigin {
+    pub fn new(seq: u64, event: &WriteEvent) -> EventOrigin {
+        EventOrigin {
+            seq,
+            tenant: Arc::from(event.tenant.as_str()),
+            resource: event.resource.clone(),
+            operation: event.operation,
+            transaction: event.transaction.clone(),
+        }
+    }
+}
+
+/// Where an operation came from: event → rule → target → strategy (→ cascade).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    #[serde(flatten)]
+    pub event: Arc<EventOrigin>,
+    pub rule: Arc<str>,
+    pub rule_version: Arc<str>,
     pub target_kind: TargetKind,
     pub target: String,
     pub strategy: Strategy,
@@ -51,7 +71,8 @@ pub struct RouteOutput {
     pub truncated: u64,
 }
 
-fn op_kind(kind: TargetKind, strategy: Strategy) -> OpKind {
+/// The backend operation a target becomes under a strategy.
+pub fn op_kind(kind: TargetKind, strategy: Strategy) -> OpKind {
     match (kind, strategy) {
         // `lazy` is a tag version bump; a single key delete is already O(1) and a pattern
         // has no version to bump, so both apply at once.
@@ -64,53 +85,51 @@ fn op_kind(kind: TargetKind, strategy: Strategy) -> OpKind {
 
 /// Routes one event's plan.
 pub fn route(
-    seq: u64,
-    event: &WriteEvent,
-    plan: &[PlannedTarget],
+    event: Arc<EventOrigin>,
+    plan: Vec<PlannedTarget>,
     relationships: &Relationships,
 ) -> RouteOutput {
     let mut out = RouteOutput::default();
     for p in plan {
-        let origin = Arc::new(Origin {
-            event: seq,
+        let expansion = (p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty())
+            .then(|| relationships.expand(&p.value));
+        let op = Op {
             tenant: event.tenant.clone(),
-            resource: event.resource.clone(),
-            operation: event.operation,
-            transaction: event.transaction.clone(),
-            rule: p.rule.clone(),
-            rule_version: p.rule_version.clone(),
+            kind: op_kind(p.kind, p.strategy),
+            value: p.value.clone(),
+        };
+        let origin = Arc::new(Origin {
+            event: event.clone(),
+            rule: p.rule,
+            rule_version: p.rule_version,
             target_kind: p.kind,
-            target: p.value.clone(),
+            target: p.value,
             strategy: p.strategy,
             cascaded_from: None,
         });
         out.routed.push(Routed {
-            op: Op {
-                tenant: event.tenant.clone(),
-                kind: op_kind(p.kind, p.strategy),
-                value: p.value.clone(),
-            },
+            op,
             strategy: p.strategy,
             origin: origin.clone(),
         });
-        if p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty() {
-            let expansion = relationships.expand(&p.value);
-            out.truncated += u64::from(expansion.truncated);
-            for c in expansion.tags {
-                out.cascaded += 1;
-                out.routed.push(Routed {
-                    op: Op {
-                        tenant: event.tenant.clone(),
-                        kind: op_kind(TargetKind::Tag, p.strategy),
-                        value: c.tag,
-                    },
-                    strategy: p.strategy,
-                    origin: Arc::new(Origin {
-                        cascaded_from: Some(c.via),
-                        ..(*origin).clone()
-                    }),
-                });
-            }
+        let Some(expansion) = expansion else {
+            continue;
+        };
+        out.truncated += u64::from(expansion.truncated);
+        for c in expansion.tags {
+            out.cascaded += 1;
+            out.routed.push(Routed {
+                op: Op {
+                    tenant: event.tenant.clone(),
+                    kind: op_kind(TargetKind::Tag, p.strategy),
+                    value: c.tag,
+                },
+                strategy: p.strategy,
+                origin: Arc::new(Origin {
+                    cascaded_from: Some(c.via),
+                    ..(*origin).clone()
+                }),
+            });
         }
     }
     out

@@ -51,21 +51,60 @@ pub struct StatsSnapshot {
     pub swept: u64,
 }
 
+/// Counters updated per batch, indexed by enum so counting allocates nothing.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub snapshot: StatsSnapshot,
+    /// Planned targets by [kind][strategy].
+    pub targets: [[u64; 3]; 3],
+    /// Operations applied by kind.
+    pub ops: [u64; 5],
+}
+
+impl Counters {
+    pub fn target(&mut self, kind: TargetKind, strategy: Strategy) {
+        self.targets[kind as usize][strategy as usize] += 1;
+    }
+
+    pub fn op(&mut self, kind: OpKind) {
+        self.ops[kind as usize] += 1;
+    }
+}
+
+impl std::ops::Deref for Counters {
+    type Target = StatsSnapshot;
+    fn deref(&self) -> &StatsSnapshot {
+        &self.snapshot
+    }
+}
+
+impl std::ops::DerefMut for Counters {
+    fn deref_mut(&mut self) -> &mut StatsSnapshot {
+        &mut self.snapshot
+    }
+}
+
+const KINDS: [TargetKind; 3] = [TargetKind::Tag, TargetKind::Key, TargetKind::Pattern];
+const STRATEGIES: [Strategy; 3] = [Strategy::Immediate, Strategy::Batched, Strategy::Lazy];
+const OPS: [OpKind; 5] = [
+    OpKind::Tag,
+    OpKind::Key,
+    OpKind::Pattern,
+    OpKind::TagVersion,
+    OpKind::Tenant,
+];
+
 /// Live counters. Hot cache counters are atomics; the rest are updated once per batch.
 #[derive(Default)]
 pub struct Stats {
-    inner: Mutex<StatsSnapshot>,
+    inner: Mutex<Counters>,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
     pub(crate) fills_stored: AtomicU64,
     pub(crate) fills_refused: AtomicU64,
 }
 
-pub(crate) fn target_key(kind: TargetKind, strategy: Strategy) -> String {
-    format!("{}/{}", kind.as_str(), strategy.as_str())
-}
-
-pub(crate) fn op_key(kind: OpKind) -> &'static str {
+fn op_key(kind: OpKind) -> &'static str {
     match kind {
         OpKind::Tag => "tag",
         OpKind::Key => "key",
@@ -77,13 +116,30 @@ pub(crate) fn op_key(kind: OpKind) -> &'static str {
 
 impl Stats {
     /// Runs `f` on the counters under the lock.
-    pub(crate) fn update(&self, f: impl FnOnce(&mut StatsSnapshot)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Counters)) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut inner);
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
-        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let counters = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = counters.snapshot.clone();
+        for kind in KINDS {
+            for strategy in STRATEGIES {
+                let n = counters.targets[kind as usize][strategy as usize];
+                if n > 0 {
+                    let key = format!("{}/{}", kind.as_str(), strategy.as_str());
+                    s.targets.insert(key, n);
+                }
+            }
+        }
+        for kind in OPS {
+            let n = counters.ops[kind as usize];
+            if n > 0 {
+                s.ops_applied.insert(op_key(kind).to_owned(), n);
+            }
+        }
+        drop(counters);
         s.cache_hits = self.cache_hits.load(Ordering::Relaxed);
         s.cache_misses = self.cache_misses.load(Ordering::Relaxed);
         s.fills_stored = self.fills_stored.load(Ordering::Relaxed);
