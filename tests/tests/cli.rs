@@ -115,3 +115,75 @@ fn per_tenant_config_reaches_only_that_tenant() {
         "config"
     );
 }
+
+#[test]
+fn demo_runs_the_scenario_on_the_in_memory_cache() {
+    let out = Command::new(tagbust_bin())
+        .args(["demo", "--rules"])
+        .args([
+            components::PUBLISHED_FEEDS,
+            components::TABLE_PATTERNS,
+            components::TASK_CONTROLLERS,
+            components::USER_SESSIONS,
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "removed home, home:rendered",
+        "Tag session:42 (cascade from user:42)",
+        "for 100 event(s)",
+        "now: hedge_positions:currency:USD:entity:E1 cached",
+        "rollback tx-10: 2 held operation(s) dropped",
+        "now: 300:climate gone · 300:wepp gone · 300:soils cached",
+        "coalescing 100.0×",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn demo_refuses_without_the_example_rules() {
+    let out = Command::new(tagbust_bin())
+        .args(["demo", "--rules", components::PUBLISHED_FEEDS])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs the example rule"));
+}
+
+#[test]
+fn eval_explain_shows_cascades_and_when_they_apply() {
+    let dir = std::env::temp_dir().join(format!("tagbust-cli-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let event = dir.join("user.json");
+    std::fs::write(
+        &event,
+        br#"{"tenant":"t","resource":"users","operation":"update","ids":["4"],"transaction":"tx-1"}"#,
+    )
+    .expect("write");
+    let out = Command::new(tagbust_bin())
+        .args(["eval", "--explain", "--relate", "user=session", "--rules"])
+        .arg(components::USER_SESSIONS)
+        .arg("--event")
+        .arg(&event)
+        .output()
+        .expect("run");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let explain = json["explain"].as_array().expect("explain");
+    assert_eq!(explain[1]["op"]["value"], "session:4");
+    assert_eq!(explain[1]["cascaded_from"], "user:4");
+    assert_eq!(explain[1]["rule"], "user-sessions");
+    assert_eq!(explain[1]["when"], "at commit of tx-1");
+}

@@ -3,10 +3,15 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tagbust::{Engine, EngineOptions, Evaluation, EventLimits, WriteEvent, parse_events};
+use tagbust::pipeline::route::{EventOrigin, Origin, route};
+use tagbust::{
+    Engine, EngineOptions, Evaluation, EventLimits, Relationships, Strategy, WriteEvent,
+    parse_events,
+};
 
 use super::output;
 use super::rules::{self, ConfigArg};
@@ -26,6 +31,32 @@ pub struct EvalArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
+    /// Also explain each planned target: rule → target → strategy → cascade → the backend
+    /// operation it becomes and when it would apply.
+    #[arg(long)]
+    explain: bool,
+    /// A relationship edge between tag kinds for cascades, FROM=TO (e.g. user=session); may
+    /// be repeated.
+    #[arg(long = "relate", value_parser = parse_edge)]
+    relate: Vec<(String, String)>,
+}
+
+fn parse_edge(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_owned(), b.to_owned())),
+        _ => Err(format!("`{s}`: expected FROM=TO, e.g. user=session")),
+    }
+}
+
+/// One line of the explain output.
+#[derive(serde::Serialize)]
+pub struct ExplainLine {
+    pub event: usize,
+    #[serde(flatten)]
+    pub origin: Arc<Origin>,
+    pub op: tagbust::Op,
+    /// `now`, `batch window`, or `at commit of <tx>`.
+    pub when: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -50,11 +81,44 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let engine = Engine::new(EngineOptions::default())?;
     let (rules, tenant_rules) = rules::load(&engine, &args.rules, &args.configs)?;
     let evaluation = evaluate(&tenant_rules, &events);
+    let relationships = args
+        .relate
+        .iter()
+        .fold(Relationships::new(), |r, (a, b)| r.edge(a, b));
+    let explain = args
+        .explain
+        .then(|| explain(&events, &evaluation, &relationships));
     match args.format {
-        Format::Json => output::print_json(&evaluation)?,
-        Format::Text => output::print_text(&rules, &evaluation),
+        Format::Json => output::print_json(&evaluation, explain.as_deref())?,
+        Format::Text => output::print_text(&rules, &evaluation, explain.as_deref()),
     }
     Ok(())
+}
+
+/// Routes every event's plan as the host would, without applying it.
+fn explain(
+    events: &[WriteEvent],
+    evaluation: &Evaluation,
+    relationships: &Relationships,
+) -> Vec<ExplainLine> {
+    let mut lines = Vec::new();
+    for (i, (event, report)) in events.iter().zip(&evaluation.events).enumerate() {
+        let origin = Arc::new(EventOrigin::new(i as u64, event));
+        for r in route(origin, report.plan.clone(), relationships).routed {
+            let when = match (&event.transaction, r.strategy) {
+                (Some(tx), _) => format!("at commit of {tx}"),
+                (None, Strategy::Batched) => "batch window".to_owned(),
+                (None, _) => "now".to_owned(),
+            };
+            lines.push(ExplainLine {
+                event: i,
+                origin: r.origin,
+                op: r.op,
+                when,
+            });
+        }
+    }
+    lines
 }
 
 /// Evaluates each tenant's events with that tenant's rule set, keeping input order.

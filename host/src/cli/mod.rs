@@ -1,5 +1,6 @@
 //! Subcommands.
 
+mod demo;
 mod eval;
 mod output;
 mod rules;
@@ -19,12 +20,16 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the example rules over a scripted scenario against an in-memory cache, showing
+    /// each write, what it invalidated and why, and the final stats.
+    Demo(demo::DemoArgs),
     /// Show what the rules would invalidate for write events, without touching any cache.
     Eval(eval::EvalArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Eval(args) => eval::run(args),
     }
 }

@@ -4,9 +4,23 @@ use std::io::Write;
 
 use tagbust::{Evaluation, Outcome, Rule};
 
-pub fn print_json(evaluation: &Evaluation) -> anyhow::Result<()> {
+use super::eval::ExplainLine;
+
+#[derive(serde::Serialize)]
+struct JsonOutput<'a> {
+    #[serde(flatten)]
+    evaluation: &'a Evaluation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<&'a [ExplainLine]>,
+}
+
+pub fn print_json(evaluation: &Evaluation, explain: Option<&[ExplainLine]>) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let written = serde_json::to_writer_pretty(&mut out, evaluation)
+    let value = JsonOutput {
+        evaluation,
+        explain,
+    };
+    let written = serde_json::to_writer_pretty(&mut out, &value)
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out));
     match written {
@@ -16,7 +30,7 @@ pub fn print_json(evaluation: &Evaluation) -> anyhow::Result<()> {
     }
 }
 
-pub fn print_text(rules: &[Rule], evaluation: &Evaluation) {
+pub fn print_text(rules: &[Rule], evaluation: &Evaluation, explain: Option<&[ExplainLine]>) {
     println!("rules:");
     for r in rules {
         let info = r.info();
@@ -66,6 +80,30 @@ pub fn print_text(rules: &[Rule], evaluation: &Evaluation) {
                 p.strategy.as_str(),
                 p.rule,
                 p.priority
+            );
+        }
+    }
+    if let Some(lines) = explain {
+        println!();
+        println!("explain (event → rule → target → strategy → operation, when):");
+        for l in lines {
+            let o = &l.origin;
+            let via = o
+                .cascaded_from
+                .as_ref()
+                .map(|v| format!(" → cascade via {v}"))
+                .unwrap_or_default();
+            println!(
+                "  event {}: {}@{} → {} {} → {}{via} → {:?} {} ({})",
+                l.event,
+                o.rule,
+                o.rule_version,
+                o.target_kind,
+                o.target,
+                o.strategy,
+                l.op.kind,
+                l.op.value,
+                l.when
             );
         }
     }
