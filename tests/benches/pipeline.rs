@@ -1,0 +1,148 @@
+//! End-to-end throughput of the embedded host on the in-memory backend, side by side with
+//! rule evaluation alone, and the coalescing count.
+//!
+//! Run on one core: `taskset -c 0 cargo bench --locked -p tagbust-tests --bench pipeline`
+//! (`TAGBUST_BENCH_QUICK=1` for a short run; `--features mimalloc` to measure with mimalloc
+//! as the global allocator, which services embedding the host may choose).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tagbust::{
+    BoundRule, HostOptions, MemoryBackend, Operation, Relationships, RuleSet, Tagbust, TenantSetup,
+    Tenants, WriteEvent,
+};
+use tagbust_tests::{components, load};
+
+const CHUNK: usize = 256;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn publish(i: usize) -> WriteEvent {
+    let mut e = WriteEvent::new("acme", "posts", Operation::Update);
+    e.ids = vec![i.to_string()];
+    e.context.insert("author_id".into(), (i % 100).to_string());
+    e.changes.push(tagbust::FieldChange {
+        field: "status".into(),
+        old: Some("draft".into()),
+        new: Some("published".into()),
+    });
+    e
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::var_os("TAGBUST_BENCH_QUICK").is_some();
+    let (samples, events_per_sample) = if quick { (3, 20_000) } else { (9, 100_000) };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let allocator = if cfg!(feature = "mimalloc") {
+        "mimalloc"
+    } else {
+        "system"
+    };
+    println!(
+        "tagbust pipeline benchmark: {events_per_sample} events per sample, {samples} samples, \
+         chunks of {CHUNK}, {allocator} allocator, {cores} core(s) available{}\n",
+        if cores > 1 {
+            " (pin with `taskset -c 0` for the one-core figure)"
+        } else {
+            ""
+        }
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rule = load(components::PUBLISHED_FEEDS);
+    let rules = RuleSet::new(vec![BoundRule::new(rule)]);
+    let chunks: Vec<Vec<WriteEvent>> = (0..events_per_sample)
+        .collect::<Vec<_>>()
+        .chunks(CHUNK)
+        .map(|c| c.iter().map(|&i| publish(i)).collect())
+        .collect();
+
+    let run_host = |explain_capacity: usize| {
+        // The whole pipeline: validate, evaluate, plan, route, apply (3 targets per event).
+        let host = runtime.block_on(async {
+            Tagbust::builder(Arc::new(MemoryBackend::new()))
+                .tenants(Tenants::new(TenantSetup::new(rules.clone())))
+                .options(HostOptions {
+                    explain_capacity,
+                    ..HostOptions::default()
+                })
+                .build()
+        });
+        // The caller hands its events over; building them is not the host's cost.
+        let owned: Vec<Vec<WriteEvent>> = chunks.clone();
+        let start = Instant::now();
+        runtime.block_on(async {
+            for chunk in owned {
+                host.submit(chunk).await.expect("submit");
+            }
+        });
+        let rate = events_per_sample as f64 / start.elapsed().as_secs_f64();
+        runtime.block_on(host.shutdown()).expect("shutdown");
+        rate
+    };
+    let mut host_rates = Vec::new();
+    let mut quiet_rates = Vec::new();
+    let mut eval_rates = Vec::new();
+    for _ in 0..samples {
+        host_rates.push(run_host(HostOptions::default().explain_capacity));
+        quiet_rates.push(run_host(0));
+
+        // Evaluation alone, same events and chunks.
+        let start = Instant::now();
+        for chunk in &chunks {
+            std::hint::black_box(rules.evaluate(chunk));
+        }
+        eval_rates.push(events_per_sample as f64 / start.elapsed().as_secs_f64());
+    }
+    let (h, e) = (median(host_rates), median(eval_rates));
+    println!("end to end (host + in-memory backend)   median {h:>12.0} events/s");
+    println!(
+        "end to end, explain log off              median {:>12.0} events/s",
+        median(quiet_rates)
+    );
+    println!("rule evaluation alone                   median {e:>12.0} events/s");
+    println!(
+        "pipeline share of the cost              {:>19.1}%",
+        100.0 * (1.0 - h / e)
+    );
+
+    // Coalescing: 10,000 events on 100 distinct tags inside one window.
+    let echo = load(components::ECHO);
+    let coalesced = runtime.block_on(async {
+        let host = Tagbust::builder(Arc::new(MemoryBackend::new()))
+            .tenants(Tenants::new(
+                TenantSetup::new(RuleSet::new(vec![BoundRule::new(echo)]))
+                    .with_relationships(Relationships::new()),
+            ))
+            .options(HostOptions {
+                batch_window: Duration::from_secs(5),
+                ..HostOptions::default()
+            })
+            .build();
+        for c in (0..10_000).collect::<Vec<usize>>().chunks(CHUNK) {
+            let events = c
+                .iter()
+                .map(|i| tagbust_tests::emit("acme", &format!("tag=t{}@batched", i % 100)))
+                .collect();
+            host.submit(events).await.expect("submit");
+        }
+        host.flush().await.expect("flush");
+        host.stats()
+    });
+    println!(
+        "\ncoalescing: {} batched targets → {} tag invalidations (ratio {:.0}×)",
+        coalesced.batched_targets,
+        coalesced.ops_applied.get("tag").copied().unwrap_or(0),
+        coalesced.coalescing_ratio
+    );
+}
