@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::bindings::wit;
-use crate::convert::event_to_wit;
+use crate::convert::{event_into_wit, event_to_wit};
 use crate::event::{Operation, WriteEvent};
 
 /// Events of one tenant, ready to hand to rules.
@@ -48,6 +48,21 @@ impl Batch {
             batch.keys.push((event.resource.clone(), event.operation));
         }
         Ok(batch)
+    }
+
+    /// Builds a batch of `tenant`'s events, moving their strings instead of copying them.
+    /// The caller guarantees every event is `tenant`'s (as [`crate::RuleSet`] does).
+    pub(crate) fn from_owned(tenant: &str, events: Vec<WriteEvent>) -> Batch {
+        let mut batch = Batch {
+            tenant: Arc::from(tenant),
+            events: Vec::with_capacity(events.len()),
+            keys: Vec::with_capacity(events.len()),
+        };
+        for event in events {
+            batch.keys.push((event.resource.clone(), event.operation));
+            batch.events.push(event_into_wit(event));
+        }
+        batch
     }
 
     pub fn tenant(&self) -> &str {

@@ -110,20 +110,52 @@ impl RuleSet {
     /// Evaluates `events` (any mix of tenants): each tenant's events form one batch per rule,
     /// holding only the events the rule triggers on.
     ///
-    /// Takes owned events or references (`&[WriteEvent]` or `&[&WriteEvent]`).
+    /// Takes owned events or references (`&[WriteEvent]` or `&[&WriteEvent]`); see
+    /// [`RuleSet::evaluate_owned`] to hand the events over and save copying them.
     pub fn evaluate<E: Borrow<WriteEvent>>(&self, events: &[E]) -> Evaluation {
         let events: Vec<&WriteEvent> = events.iter().map(Borrow::borrow).collect();
+        let heads = events.iter().map(|e| Head::of(e)).collect();
         let mut by_tenant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, e) in events.iter().enumerate() {
             by_tenant.entry(e.tenant.as_str()).or_default().push(i);
         }
-        let mut outcomes: Vec<Vec<RuleOutcome>> = vec![Vec::new(); events.len()];
-        let mut runs = Vec::new();
-        for (tenant, indices) in by_tenant {
-            // Grouped by tenant above, so this cannot mix tenants.
-            let Ok(batch) = Batch::new(tenant, indices.iter().map(|&i| events[i])) else {
-                continue;
+        let batches = by_tenant
+            .into_iter()
+            .filter_map(|(tenant, indices)| {
+                // Grouped by tenant, so this cannot mix tenants.
+                let batch = Batch::new(tenant, indices.iter().map(|&i| events[i])).ok()?;
+                Some((batch, indices))
+            })
+            .collect();
+        self.run(batches, heads)
+    }
+
+    /// Like [`RuleSet::evaluate`], but moves the events' strings into the rules' batches
+    /// instead of copying them.
+    pub fn evaluate_owned(&self, events: Vec<WriteEvent>) -> Evaluation {
+        let heads = events.iter().map(Head::of).collect();
+        let mut by_tenant: BTreeMap<String, (Vec<usize>, Vec<WriteEvent>)> = BTreeMap::new();
+        for (i, e) in events.into_iter().enumerate() {
+            let group = match by_tenant.get_mut(e.tenant.as_str()) {
+                Some(group) => group,
+                None => by_tenant.entry(e.tenant.clone()).or_default(),
             };
+            group.0.push(i);
+            group.1.push(e);
+        }
+        let batches = by_tenant
+            .into_iter()
+            .map(|(tenant, (indices, events))| (Batch::from_owned(&tenant, events), indices))
+            .collect();
+        self.run(batches, heads)
+    }
+
+    /// Runs every rule over each tenant's batch; `indices[j]` is the input position of the
+    /// batch's event `j`.
+    fn run(&self, batches: Vec<(Batch, Vec<usize>)>, heads: Vec<Head>) -> Evaluation {
+        let mut outcomes: Vec<Vec<RuleOutcome>> = vec![Vec::new(); heads.len()];
+        let mut runs = Vec::new();
+        for (batch, indices) in batches {
             for bound in &self.rules {
                 let info = bound.rule.info();
                 let matching: Vec<usize> = (0..batch.len())
@@ -153,7 +185,7 @@ impl RuleSet {
                     });
                 }
                 runs.push(RunReport {
-                    tenant: tenant.to_owned(),
+                    tenant: batch.tenant().to_owned(),
                     rule: info.name.clone(),
                     events: matching.len(),
                     failed: counts.failed,
@@ -163,17 +195,34 @@ impl RuleSet {
                 });
             }
         }
-        let events = events
-            .iter()
+        let events = heads
+            .into_iter()
             .zip(outcomes)
-            .map(|(e, outcomes)| EventReport {
-                tenant: e.tenant.clone(),
-                resource: e.resource.clone(),
-                operation: e.operation,
+            .map(|(head, outcomes)| EventReport {
+                tenant: head.tenant,
+                resource: head.resource,
+                operation: head.operation,
                 plan: plan(&outcomes),
                 outcomes,
             })
             .collect();
         Evaluation { events, runs }
+    }
+}
+
+/// What a report keeps of its event.
+struct Head {
+    tenant: String,
+    resource: String,
+    operation: crate::event::Operation,
+}
+
+impl Head {
+    fn of(e: &WriteEvent) -> Head {
+        Head {
+            tenant: e.tenant.clone(),
+            resource: e.resource.clone(),
+            operation: e.operation,
+        }
     }
 }

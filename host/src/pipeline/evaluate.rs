@@ -29,22 +29,33 @@ pub(super) struct Evaluated {
 pub(super) fn evaluate_and_route(
     tenants: &Tenants,
     stats: &Stats,
-    events: &[WriteEvent],
+    events: Vec<WriteEvent>,
     first_seq: u64,
 ) -> Evaluated {
-    let mut by_tenant: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, e) in events.iter().enumerate() {
-        by_tenant.entry(e.tenant.as_str()).or_default().push(i);
+    let n = events.len();
+    let origins: Vec<Arc<EventOrigin>> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Arc::new(EventOrigin::new(first_seq + i as u64, e)))
+        .collect();
+    // Events go to their tenant's rule set by value; `indices` maps back to input order.
+    let mut by_tenant: HashMap<String, (Vec<usize>, Vec<WriteEvent>)> = HashMap::new();
+    for (i, e) in events.into_iter().enumerate() {
+        let group = match by_tenant.get_mut(e.tenant.as_str()) {
+            Some(group) => group,
+            None => by_tenant.entry(e.tenant.clone()).or_default(),
+        };
+        group.0.push(i);
+        group.1.push(e);
     }
-    let mut out: Vec<EventRouting> = vec![EventRouting::default(); events.len()];
+    let mut out: Vec<EventRouting> = vec![EventRouting::default(); n];
     let mut failures = 0;
-    for (tenant, indices) in by_tenant {
-        let setup = tenants.get(tenant);
-        let group: Vec<&WriteEvent> = indices.iter().map(|&i| &events[i]).collect();
-        let evaluation = setup.rules.evaluate(&group);
+    for (tenant, (indices, group)) in by_tenant {
+        let setup = tenants.get(&tenant);
+        let evaluation = setup.rules.evaluate_owned(group);
         // Count before the plans are moved into routing.
         stats.update(|s| {
-            s.events += group.len() as u64;
+            s.events += indices.len() as u64;
             for run in &evaluation.runs {
                 let r = s.rules.entry(run.rule.clone()).or_default();
                 r.calls += 1;
@@ -65,15 +76,14 @@ pub(super) fn evaluate_and_route(
         });
         let (mut cascaded, mut truncated) = (0, 0);
         for (&i, report) in indices.iter().zip(evaluation.events) {
-            let event = &events[i];
-            let origin = Arc::new(EventOrigin::new(first_seq + i as u64, event));
+            let origin = origins[i].clone();
+            let tx = origin
+                .transaction
+                .as_ref()
+                .map(|t| (tenant.clone(), t.clone()));
             let routed = route(origin, report.plan, &setup.relationships);
             cascaded += routed.cascaded;
             truncated += routed.truncated;
-            let tx = event
-                .transaction
-                .as_ref()
-                .map(|t| (event.tenant.clone(), t.clone()));
             out[i] = EventRouting {
                 tx,
                 routed: routed.routed,
