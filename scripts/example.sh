@@ -4,19 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-  echo "installing the wasm32-wasip2 target (rules are built for it)" >&2
-  rustup target add wasm32-wasip2
-fi
-
 rules=(published-feeds table-patterns task-controllers)
-packages=()
-components=()
-for r in "${rules[@]}"; do
-  packages+=(-p "rule-$r")
-  components+=("target/guests/wasm32-wasip2/guest/rule_${r//-/_}.wasm")
-done
-cargo build --locked --quiet --profile guest --target wasm32-wasip2 --target-dir target/guests "${packages[@]}"
+# shellcheck source=scripts/build-rules.sh
+source scripts/build-rules.sh
 
 args=(--format text)
 [ "$#" -gt 0 ] && args=("$@")

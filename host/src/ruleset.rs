@@ -134,18 +134,9 @@ impl RuleSet {
     /// instead of copying them.
     pub fn evaluate_owned(&self, events: Vec<WriteEvent>) -> Evaluation {
         let heads = events.iter().map(Head::of).collect();
-        let mut by_tenant: BTreeMap<String, (Vec<usize>, Vec<WriteEvent>)> = BTreeMap::new();
-        for (i, e) in events.into_iter().enumerate() {
-            let group = match by_tenant.get_mut(e.tenant.as_str()) {
-                Some(group) => group,
-                None => by_tenant.entry(e.tenant.clone()).or_default(),
-            };
-            group.0.push(i);
-            group.1.push(e);
-        }
-        let batches = by_tenant
+        let batches = group_by_tenant(events)
             .into_iter()
-            .map(|(tenant, (indices, events))| (Batch::from_owned(&tenant, events), indices))
+            .map(|(tenant, g)| (Batch::from_owned(&tenant, g.events), g.indices))
             .collect();
         self.run(batches, heads)
     }
@@ -208,6 +199,29 @@ impl RuleSet {
             .collect();
         Evaluation { events, runs }
     }
+}
+
+/// One tenant's events, moved out of a mixed list, with their positions in it.
+pub(crate) struct TenantGroup {
+    pub indices: Vec<usize>,
+    pub events: Vec<WriteEvent>,
+}
+
+/// Splits `events` by tenant without copying them, in tenant order.
+pub(crate) fn group_by_tenant(events: Vec<WriteEvent>) -> BTreeMap<String, TenantGroup> {
+    let mut groups: BTreeMap<String, TenantGroup> = BTreeMap::new();
+    for (i, e) in events.into_iter().enumerate() {
+        let group = match groups.get_mut(e.tenant.as_str()) {
+            Some(group) => group,
+            None => groups.entry(e.tenant.clone()).or_insert(TenantGroup {
+                indices: Vec::new(),
+                events: Vec::new(),
+            }),
+        };
+        group.indices.push(i);
+        group.events.push(e);
+    }
+    groups
 }
 
 /// What a report keeps of its event.

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use tagbust_tests::{components, tagbust_bin};
+use tagbust_tests::{Scratch, components, tagbust_bin};
 
 fn example_event() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/events/writes.json")
@@ -41,21 +41,17 @@ fn eval_prints_outcomes_and_an_ordered_plan() {
 
 #[test]
 fn a_failing_rule_still_exits_zero_with_the_failure_in_the_output() {
-    let dir = std::env::temp_dir().join(format!("tagbust-cli-panic-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let event = dir.join("panic.json");
-    std::fs::write(
-        &event,
+    let dir = Scratch::new("cli-panic");
+    let event = dir.file(
+        "panic.json",
         br#"{"tenant":"t","resource":"panic","operation":"create"}"#,
-    )
-    .expect("write");
+    );
     let out = Command::new(tagbust_bin())
         .args(["eval", "--format", "text", "--rules", components::MISBEHAVE])
         .arg("--event")
         .arg(&event)
         .output()
         .expect("run");
-    std::fs::remove_dir_all(&dir).ok();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("FAILED: rule panicked"), "{text}");
@@ -78,21 +74,20 @@ fn wrong_contract_exits_non_zero_naming_file_and_version() {
 
 #[test]
 fn per_tenant_config_reaches_only_that_tenant() {
-    let dir = std::env::temp_dir().join(format!("tagbust-cli-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("lab.json");
-    std::fs::write(
-        &config,
+    let dir = Scratch::new("cli-config");
+    let config = dir.file(
+        "lab.json",
         br#"{"rules":{"build_climate":{"invalidates_cache":["climate"]}},"cache_keys":{"climate":"{run_id}:climate"}}"#,
-    )
-    .expect("write");
-    let events = dir.join("events.json");
+    );
     let one = |tenant: &str| {
         format!(
             r#"{{"tenant":"{tenant}","resource":"tasks","operation":"update","ids":["build_climate"],"changes":[{{"field":"status","old":"running","new":"completed"}}],"context":{{"run_id":"300"}}}}"#
         )
     };
-    std::fs::write(&events, format!("[{},{}]", one("lab"), one("other"))).expect("write");
+    let events = dir.file(
+        "events.json",
+        format!("[{},{}]", one("lab"), one("other")).as_bytes(),
+    );
     let out = Command::new(tagbust_bin())
         .args(["eval", "--rules", components::TASK_CONTROLLERS])
         .arg("--config")
@@ -101,7 +96,6 @@ fn per_tenant_config_reaches_only_that_tenant() {
         .arg(&events)
         .output()
         .expect("run");
-    std::fs::remove_dir_all(&dir).ok();
     assert!(
         out.status.success(),
         "{}",
@@ -159,14 +153,11 @@ fn demo_refuses_without_the_example_rules() {
 
 #[test]
 fn eval_explain_shows_cascades_and_when_they_apply() {
-    let dir = std::env::temp_dir().join(format!("tagbust-cli-explain-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let event = dir.join("user.json");
-    std::fs::write(
-        &event,
+    let dir = Scratch::new("cli-explain");
+    let event = dir.file(
+        "user.json",
         br#"{"tenant":"t","resource":"users","operation":"update","ids":["4"],"transaction":"tx-1"}"#,
-    )
-    .expect("write");
+    );
     let out = Command::new(tagbust_bin())
         .args(["eval", "--explain", "--relate", "user=session", "--rules"])
         .arg(components::USER_SESSIONS)
@@ -174,7 +165,6 @@ fn eval_explain_shows_cascades_and_when_they_apply() {
         .arg(&event)
         .output()
         .expect("run");
-    std::fs::remove_dir_all(&dir).ok();
     assert!(
         out.status.success(),
         "{}",

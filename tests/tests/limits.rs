@@ -240,29 +240,19 @@ fn missing_export_is_refused() {
 
 #[test]
 fn garbage_and_core_modules_are_refused() {
-    let dir = std::env::temp_dir().join(format!("tagbust-limits-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let random = dir.join("random.wasm");
-    std::fs::write(
-        &random,
-        (0..4096u32)
-            .map(|i| (i * 7919 % 251) as u8)
-            .collect::<Vec<_>>(),
-    )
-    .expect("write");
-    let core = dir.join("core.wasm");
-    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
-    let truncated = dir.join("truncated.wasm");
+    let dir = tagbust_tests::Scratch::new("limits");
+    let noise: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let random = dir.file("random.wasm", &noise);
+    let core = dir.file("core.wasm", b"\0asm\x01\0\0\0");
     let bytes = std::fs::read(components::PUBLISHED_FEEDS).expect("read");
-    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    let truncated = dir.file("truncated.wasm", &bytes[..bytes.len() / 2]);
 
     let e = |p: &Path| engine().load_file(p).err().expect("refused");
     assert!(matches!(e(&random), LoadError::NotWasm { .. }));
     assert!(matches!(e(&core), LoadError::CoreModule { .. }));
     assert!(matches!(e(&truncated), LoadError::NotWasm { .. }));
     assert!(matches!(
-        e(&dir.join("absent.wasm")),
+        e(&dir.0.join("absent.wasm")),
         LoadError::Read { .. }
     ));
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,14 +1,13 @@
 //! The CPU-bound stage of a submission, run on the blocking pool: evaluate each tenant's
 //! events with its rules, plan, route, and count.
 
-use std::collections::HashMap;
-
 use std::sync::Arc;
 
 use super::route::{EventOrigin, Routed, route};
 use super::stats::Stats;
 use crate::event::WriteEvent;
 use crate::plan::Outcome;
+use crate::ruleset::{TenantGroup, group_by_tenant};
 use crate::tenants::Tenants;
 
 /// One event's routed operations, and the (tenant, transaction) that holds them, if any.
@@ -38,21 +37,12 @@ pub(super) fn evaluate_and_route(
         .enumerate()
         .map(|(i, e)| Arc::new(EventOrigin::new(first_seq + i as u64, e)))
         .collect();
-    // Events go to their tenant's rule set by value; `indices` maps back to input order.
-    let mut by_tenant: HashMap<String, (Vec<usize>, Vec<WriteEvent>)> = HashMap::new();
-    for (i, e) in events.into_iter().enumerate() {
-        let group = match by_tenant.get_mut(e.tenant.as_str()) {
-            Some(group) => group,
-            None => by_tenant.entry(e.tenant.clone()).or_default(),
-        };
-        group.0.push(i);
-        group.1.push(e);
-    }
     let mut out: Vec<EventRouting> = vec![EventRouting::default(); n];
     let mut failures = 0;
-    for (tenant, (indices, group)) in by_tenant {
+    // Events go to their tenant's rule set by value; `indices` maps back to input order.
+    for (tenant, TenantGroup { indices, events }) in group_by_tenant(events) {
         let setup = tenants.get(&tenant);
-        let evaluation = setup.rules.evaluate_owned(group);
+        let evaluation = setup.rules.evaluate_owned(events);
         // Count before the plans are moved into routing.
         stats.update(|s| {
             s.events += indices.len() as u64;
