@@ -1,10 +1,12 @@
 //! Which rules and relationships apply to which tenant.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::event::WriteEvent;
 use crate::relations::Relationships;
-use crate::ruleset::RuleSet;
+use crate::ruleset::{Evaluation, RuleSet};
 
 /// One tenant's rules and relationship graph.
 #[derive(Clone, Default)]
@@ -50,5 +52,31 @@ impl Tenants {
 
     pub fn get(&self, tenant: &str) -> &Arc<TenantSetup> {
         self.by_id.get(tenant).unwrap_or(&self.default)
+    }
+
+    /// Evaluates events of any tenants, each with its tenant's rules; the reports come back
+    /// in input order.
+    pub fn evaluate<E: Borrow<WriteEvent>>(&self, events: &[E]) -> Evaluation {
+        let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            groups
+                .entry(e.borrow().tenant.as_str())
+                .or_default()
+                .push(i);
+        }
+        let mut reports = vec![None; events.len()];
+        let mut runs = Vec::new();
+        for (tenant, indices) in groups {
+            let group: Vec<&WriteEvent> = indices.iter().map(|&i| events[i].borrow()).collect();
+            let evaluation = self.get(tenant).rules.evaluate(&group);
+            for (&i, report) in indices.iter().zip(evaluation.events) {
+                reports[i] = Some(report);
+            }
+            runs.extend(evaluation.runs);
+        }
+        Evaluation {
+            events: reports.into_iter().flatten().collect(),
+            runs,
+        }
     }
 }

@@ -1,6 +1,5 @@
 //! `tagbust eval`: what would these rules invalidate for these events?
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,7 +79,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let events = parse_events(&label, &bytes, &EventLimits::default())?;
     let engine = Engine::new(EngineOptions::default())?;
     let (rules, tenant_rules) = rules::load(&engine, &args.rules, &args.configs)?;
-    let evaluation = evaluate(&tenant_rules, &events);
+    let evaluation = tenant_rules.evaluate(&events);
     let relationships = args
         .relate
         .iter()
@@ -119,32 +118,4 @@ fn explain(
         }
     }
     lines
-}
-
-/// Evaluates each tenant's events with that tenant's rule set, keeping input order.
-fn evaluate(rules: &rules::TenantRules, events: &[WriteEvent]) -> Evaluation {
-    let mut by_set: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, e) in events.iter().enumerate() {
-        let key = if rules.tenants.contains_key(&e.tenant) {
-            e.tenant.as_str()
-        } else {
-            ""
-        };
-        by_set.entry(key).or_default().push(i);
-    }
-    let mut reports = vec![None; events.len()];
-    let mut runs = Vec::new();
-    for (key, indices) in by_set {
-        let set = rules.for_tenant(key);
-        let group: Vec<WriteEvent> = indices.iter().map(|&i| events[i].clone()).collect();
-        let evaluation = set.evaluate(&group);
-        for (&i, report) in indices.iter().zip(evaluation.events) {
-            reports[i] = Some(report);
-        }
-        runs.extend(evaluation.runs);
-    }
-    Evaluation {
-        events: reports.into_iter().flatten().collect(),
-        runs,
-    }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use tagbust::{BoundRule, Engine, Rule, RuleConfig, RuleSet};
+use tagbust::{BoundRule, Engine, Rule, RuleConfig, RuleSet, TenantSetup, Tenants};
 
 /// Expands each path: a `.wasm` file as is, a directory to its `.wasm` files (sorted).
 pub fn component_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -70,23 +70,11 @@ fn read_config(path: &Path) -> anyhow::Result<RuleConfig> {
     }
 }
 
-/// The rule set for tenants without their own configuration, and one per configured tenant.
-pub struct TenantRules {
-    pub default: RuleSet,
-    pub tenants: BTreeMap<String, RuleSet>,
-}
-
-impl TenantRules {
-    pub fn for_tenant(&self, tenant: &str) -> &RuleSet {
-        self.tenants.get(tenant).unwrap_or(&self.default)
-    }
-}
-
 pub fn load(
     engine: &Engine,
     paths: &[PathBuf],
     configs: &[ConfigArg],
-) -> anyhow::Result<(Vec<Rule>, TenantRules)> {
+) -> anyhow::Result<(Vec<Rule>, Tenants)> {
     let rules: Vec<Rule> = component_paths(paths)?
         .iter()
         .map(|p| engine.load_file(p))
@@ -127,10 +115,9 @@ pub fn load(
                 .collect(),
         )
     };
-    let tenants = per_tenant
-        .iter()
-        .map(|(t, o)| ((*t).to_owned(), build(Some(o))))
-        .collect();
-    let default = build(None);
-    Ok((rules, TenantRules { default, tenants }))
+    let tenants = per_tenant.iter().fold(
+        Tenants::new(TenantSetup::new(build(None))),
+        |tenants, (t, o)| tenants.with_tenant(t, TenantSetup::new(build(Some(o)))),
+    );
+    Ok((rules, tenants))
 }
