@@ -177,3 +177,65 @@ fn eval_explain_shows_cascades_and_when_they_apply() {
     assert_eq!(explain[1]["rule"], "user-sessions");
     assert_eq!(explain[1]["when"], "at commit of tx-1");
 }
+
+fn demo_rules() -> [&'static str; 4] {
+    [
+        components::PUBLISHED_FEEDS,
+        components::TABLE_PATTERNS,
+        components::TASK_CONTROLLERS,
+        components::USER_SESSIONS,
+    ]
+}
+
+#[test]
+fn demo_runs_against_redis_and_leaves_its_entries() {
+    // Database 13 is this test's; its `tb:` keys are removed afterwards.
+    let url = "redis://127.0.0.1:6379/13";
+    let out = Command::new(tagbust_bin())
+        .args(["demo", "--redis", url, "--rules"])
+        .args(demo_rules())
+        .output()
+        .expect("run");
+    let client = redis::Client::open(url).expect("url");
+    let mut conn = client
+        .get_connection()
+        .expect("a Redis server on loopback (see .ci/run)");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("tb:*")
+        .query(&mut conn)
+        .expect("keys");
+    if !keys.is_empty() {
+        let () = redis::cmd("UNLINK")
+            .arg(&keys)
+            .query(&mut conn)
+            .expect("unlink");
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Redis at redis://127.0.0.1:6379/13"),
+        "{text}"
+    );
+    assert!(text.contains("removed home, home:rendered"), "{text}");
+    assert!(text.contains("coalescing 100.0×"), "{text}");
+    assert!(
+        keys.iter().any(|k| k.starts_with("tb:{acme}:e:")),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn demo_against_an_unreachable_redis_names_the_url() {
+    let out = Command::new(tagbust_bin())
+        .args(["demo", "--redis", "redis://127.0.0.1:1/0", "--rules"])
+        .args(demo_rules())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("redis://127.0.0.1:1/0"), "{err}");
+}

@@ -227,6 +227,7 @@ impl Backend for MemoryBackend {
             tenant: tenant.to_owned(),
             key: key.to_owned(),
             tags: tags.to_vec(),
+            token: Vec::new(),
         })
     }
 

@@ -5,6 +5,7 @@
 //! ([`MemoryBackend`]) is the embedded default; the Redis backend implements the same trait.
 
 pub mod memory;
+pub mod redis;
 mod tenant_cache;
 
 use std::future::Future;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use memory::MemoryBackend;
+pub use redis::{RedisBackend, RedisOptions};
 
 /// What one invalidation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -50,6 +52,17 @@ pub struct OpOutcome {
     pub removed: u64,
     /// The first [`MAX_LISTED_KEYS`] removed keys, for explain output.
     pub keys: Vec<String>,
+    /// Keys a pattern scan looked at (backends that scan; 0 otherwise).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub scanned: u64,
+    /// Why the backend did not (fully) apply the operation, e.g. a pattern matching
+    /// everything, or a scan stopped by its cost guard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An entry to store.
@@ -79,6 +92,9 @@ pub struct FillLease {
     pub tenant: String,
     pub key: String,
     pub tags: Vec<String>,
+    /// Backend-specific state the lease was taken with (the Redis backend keeps the key's
+    /// generation, the tenant's epoch and the tags' versions here).
+    pub token: Vec<String>,
 }
 
 /// What became of a guarded fill.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use tagbust::backend::{RedisBackend, RedisOptions};
 use tagbust::{
     Backend, BoundRule, Engine, EngineOptions, FieldChange, HostOptions, MemoryBackend, NewEntry,
     Operation, Relationships, RuleConfig, RuleSet, Tagbust, TenantSetup, Tenants, WriteEvent,
@@ -25,6 +26,10 @@ pub struct DemoArgs {
     /// Print the final stats as JSON after the scenario.
     #[arg(long)]
     json_stats: bool,
+    /// Run against Redis (`redis://HOST:PORT/DB`) instead of the in-memory cache; the
+    /// entries and indexes are left there for inspection (keys `tb:{tenant}:…`).
+    #[arg(long)]
+    redis: Option<String>,
 }
 
 const EXPECTED: [&str; 4] = [
@@ -73,24 +78,50 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let host = Tagbust::builder(Arc::new(MemoryBackend::new()))
-            .tenants(tenants)
-            .options(HostOptions::default())
-            .build();
-        println!(
-            "tagbust demo · in-memory backend · rules: {}",
-            EXPECTED.join(", ")
-        );
-        scenario(&host).await?;
-        host.shutdown().await?;
-        let stats = host.stats();
-        if args.json_stats {
-            println!("{}", serde_json::to_string_pretty(&stats)?);
-        } else {
-            print_stats(&stats);
+        match &args.redis {
+            Some(url) => {
+                let backend = RedisBackend::connect(url, RedisOptions::default()).await?;
+                run_on(
+                    backend,
+                    &format!("Redis at {url}"),
+                    tenants,
+                    args.json_stats,
+                )
+                .await
+            }
+            None => {
+                run_on(
+                    MemoryBackend::new(),
+                    "in-memory backend",
+                    tenants,
+                    args.json_stats,
+                )
+                .await
+            }
         }
-        Ok(())
     })
+}
+
+async fn run_on<B: Backend>(
+    backend: B,
+    label: &str,
+    tenants: Tenants,
+    json_stats: bool,
+) -> anyhow::Result<()> {
+    let host = Tagbust::builder(Arc::new(backend))
+        .tenants(tenants)
+        .options(HostOptions::default())
+        .build();
+    println!("tagbust demo · {label} · rules: {}", EXPECTED.join(", "));
+    scenario(&host).await?;
+    host.shutdown().await?;
+    let stats = host.stats();
+    if json_stats {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print_stats(&stats);
+    }
+    Ok(())
 }
 
 fn event(tenant: &str, resource: &str, op: Operation, ids: &[&str]) -> WriteEvent {

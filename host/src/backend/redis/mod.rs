@@ -1,0 +1,431 @@
+//! The Redis backend: the same contract as the in-memory one, applied to a real Redis.
+//!
+//! Data layout (every key of a tenant shares the hash tag `{tenant}`, so one Lua script only
+//! ever touches one Cluster slot; the price is that one tenant's data lives on one node):
+//!
+//! | key                          | type   | what                                                |
+//! |------------------------------|--------|-----------------------------------------------------|
+//! | `P:{tenant}:e:<key>`         | hash   | entry: `v` value, `t:<tag>` tag version when stored, `i:<tag>` inherited version, `d:<key>` derived-from; TTL = entry TTL |
+//! | `P:{tenant}:t:<tag>`         | zset   | tag index: member = key, score = expiry (ms since epoch; 2^53-1 = none); TTL = longest member |
+//! | `P:{tenant}:v:<tag>`         | string | tag version (INCR), for `lazy` and for voiding fills |
+//! | `P:{tenant}:d:<key>`         | set    | keys derived from `<key>`                           |
+//! | `P:{tenant}:g:<key>`         | string | key generation (INCR on invalidation); TTL = lease TTL |
+//! | `P:{tenant}:epoch`           | string | bumped by pattern and tenant invalidations          |
+//!
+//! `P` is the configurable prefix (default `tb`). A service in any language can read an entry
+//! with `HGET P:{tenant}:e:<key> v`, after checking that no `t:`/`i:` field is below the
+//! current `P:{tenant}:v:<tag>`.
+//!
+//! Status: tag, key, pattern, tenant and lazy invalidation, guarded fill, sweep and the
+//! eviction-policy check are here; retries with backoff, the bounded outage queue and Redis
+//! Cluster are still to come (issue 4).
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script, Value};
+
+use super::{
+    Backend, BackendError, FillLease, FillOutcome, MAX_LISTED_KEYS, NewEntry, Op, OpKind, OpOutcome,
+};
+
+const STORE: &str = include_str!("store.lua");
+const FILL: &str = include_str!("fill.lua");
+const GET: &str = include_str!("get.lua");
+const INVALIDATE: &str = include_str!("invalidate.lua");
+
+/// What to do when Redis may evict keys on its own (`maxmemory-policy allkeys-*`): it can evict
+/// tag indexes, silently losing invalidations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictionCheck {
+    /// Log a warning and go on (default).
+    Warn,
+    /// Refuse to connect.
+    Refuse,
+}
+
+/// Redis backend settings, each with its default.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Prefix of every key. Default `tb`.
+    pub prefix: String,
+    /// Keys a pattern (or tenant) invalidation may scan before it stops; the cost guard. A
+    /// stopped scan is reported in the outcome (`scanned`, `refused`). Default 100,000.
+    pub max_scan_keys: u64,
+    /// `COUNT` hint per `SCAN` call. Default 1,000.
+    pub scan_count: u64,
+    /// Allow patterns that match every key of a tenant (`*`). Default no: use a tenant
+    /// invalidation instead.
+    pub allow_match_all: bool,
+    /// How long a fill lease stays valid. Default 30 s.
+    pub lease_ttl: Duration,
+    /// Most keys one invalidation may remove through dependencies. Default 10,000.
+    pub max_cascade_keys: u64,
+    /// Connection and response timeout. Default 2 s.
+    pub timeout: Duration,
+    pub eviction: EvictionCheck,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            prefix: "tb".into(),
+            max_scan_keys: 100_000,
+            scan_count: 1000,
+            allow_match_all: false,
+            lease_ttl: Duration::from_secs(30),
+            max_cascade_keys: 10_000,
+            timeout: Duration::from_secs(2),
+            eviction: EvictionCheck::Warn,
+        }
+    }
+}
+
+struct Scripts {
+    set: Script,
+    fill: Script,
+    get: Script,
+    invalidate: Script,
+}
+
+/// A tagged cache in Redis.
+pub struct RedisBackend {
+    conn: ConnectionManager,
+    options: RedisOptions,
+    scripts: Scripts,
+    url: String,
+    /// Where the sweeper's `SCAN` over tag indexes stopped.
+    sweep_cursor: Mutex<u64>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl RedisBackend {
+    /// Connects to `url` (`redis://host:port/db`), checks the eviction policy and loads the
+    /// scripts. Every error names the URL.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisBackend, BackendError> {
+        let fail = |e: redis::RedisError| BackendError::Unavailable(format!("{url}: {e}"));
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            .set_number_of_retries(2);
+        let mut conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(fail)?;
+        let policy: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut conn)
+            .await
+            .map_err(fail)?;
+        if let Some(policy) = policy.get(1)
+            && policy.starts_with("allkeys-")
+        {
+            let message = format!(
+                "{url}: maxmemory-policy is {policy}: Redis may evict tag indexes and lose invalidations; use noeviction or a volatile-* policy"
+            );
+            match options.eviction {
+                EvictionCheck::Refuse => return Err(BackendError::Refused(message)),
+                EvictionCheck::Warn => tracing::warn!("{message}"),
+            }
+        }
+        let scripts = Scripts {
+            set: Script::new(&format!("{STORE}\nreturn store(1)")),
+            fill: Script::new(&format!("{STORE}\n{FILL}")),
+            get: Script::new(GET),
+            invalidate: Script::new(INVALIDATE),
+        };
+        Ok(RedisBackend {
+            conn,
+            options,
+            scripts,
+            url: url.to_owned(),
+            sweep_cursor: Mutex::new(0),
+        })
+    }
+
+    /// The URL this backend talks to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn prefix(&self, tenant: &str) -> String {
+        format!("{}:{{{tenant}}}:", self.options.prefix)
+    }
+
+    fn error(&self, e: redis::RedisError) -> BackendError {
+        BackendError::Unavailable(format!("{}: {e}", self.url))
+    }
+
+    async fn invalidate(
+        &self,
+        conn: &mut ConnectionManager,
+        prefix: &str,
+        kind: &str,
+        value: &str,
+    ) -> Result<OpOutcome, BackendError> {
+        let reply: Vec<Value> = self
+            .scripts
+            .invalidate
+            .key(format!("{prefix}epoch"))
+            .arg(prefix)
+            .arg(kind)
+            .arg(value)
+            .arg(now_ms())
+            .arg(u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX))
+            .arg(self.options.max_cascade_keys)
+            .invoke_async(conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        let mut out = OpOutcome::default();
+        let mut items = reply.into_iter();
+        if let Some(Value::Int(n)) = items.next() {
+            out.removed = u64::try_from(n).unwrap_or(0);
+        }
+        out.keys = items
+            .filter_map(|v| redis::from_redis_value::<String>(v).ok())
+            .take(MAX_LISTED_KEYS)
+            .collect();
+        Ok(out)
+    }
+
+    /// Keys of `prefix` matching `pattern` (after the entry prefix), within the cost guard.
+    async fn scan(
+        &self,
+        conn: &mut ConnectionManager,
+        prefix: &str,
+        pattern: &str,
+        out: &mut OpOutcome,
+    ) -> Result<Vec<String>, BackendError> {
+        let entry_prefix = format!("{prefix}e:");
+        let matcher = format!("{entry_prefix}{pattern}");
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&matcher)
+                .arg("COUNT")
+                .arg(self.options.scan_count)
+                .query_async(conn)
+                .await
+                .map_err(|e| self.error(e))?;
+            out.scanned += self.options.scan_count;
+            keys.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&entry_prefix).map(str::to_owned)),
+            );
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+            if out.scanned >= self.options.max_scan_keys {
+                out.refused = Some(format!(
+                    "stopped after scanning {} keys (cost guard); the rest of the pattern was not applied",
+                    out.scanned
+                ));
+                break;
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn apply_pattern(
+        &self,
+        conn: &mut ConnectionManager,
+        op: &Op,
+    ) -> Result<OpOutcome, BackendError> {
+        let prefix = self.prefix(&op.tenant);
+        let mut out = OpOutcome::default();
+        let pattern = if op.kind == OpKind::Tenant {
+            "*"
+        } else {
+            op.value.as_str()
+        };
+        if op.kind == OpKind::Pattern
+            && pattern.chars().all(|c| c == '*')
+            && !self.options.allow_match_all
+        {
+            out.refused = Some(format!(
+                "pattern `{pattern}` matches every key; refused (allow_match_all is off)"
+            ));
+            return Ok(out);
+        }
+        // Void the tenant's fill leases first, so no fill racing the scan can store.
+        self.invalidate(conn, &prefix, "epoch", "").await?;
+        for key in self.scan(conn, &prefix, pattern, &mut out).await? {
+            let one = self.invalidate(conn, &prefix, "key", &key).await?;
+            out.removed += one.removed;
+            let room = MAX_LISTED_KEYS.saturating_sub(out.keys.len());
+            out.keys.extend(one.keys.into_iter().take(room));
+        }
+        Ok(out)
+    }
+}
+
+impl Backend for RedisBackend {
+    async fn apply(&self, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
+        let mut conn = self.conn.clone();
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for op in ops {
+            let prefix = self.prefix(&op.tenant);
+            let outcome = match op.kind {
+                OpKind::Tag => {
+                    self.invalidate(&mut conn, &prefix, "tag", &op.value)
+                        .await?
+                }
+                OpKind::Key => {
+                    self.invalidate(&mut conn, &prefix, "key", &op.value)
+                        .await?
+                }
+                OpKind::TagVersion => {
+                    self.invalidate(&mut conn, &prefix, "version", &op.value)
+                        .await?
+                }
+                OpKind::Pattern | OpKind::Tenant => self.apply_pattern(&mut conn, op).await?,
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    async fn set(&self, entry: NewEntry) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        let prefix = self.prefix(&entry.tenant);
+        let mut call = self.scripts.set.key(format!("{prefix}e:{}", entry.key));
+        store_args(&mut call, &prefix, &entry);
+        let _: i64 = call
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let mut conn = self.conn.clone();
+        let prefix = self.prefix(tenant);
+        self.scripts
+            .get
+            .key(format!("{prefix}e:{key}"))
+            .arg(&prefix)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn begin_fill(
+        &self,
+        tenant: &str,
+        key: &str,
+        tags: &[String],
+    ) -> Result<FillLease, BackendError> {
+        let mut conn = self.conn.clone();
+        let prefix = self.prefix(tenant);
+        let mut names = vec![format!("{prefix}g:{key}"), format!("{prefix}epoch")];
+        names.extend(tags.iter().map(|t| format!("{prefix}v:{t}")));
+        let values: Vec<Option<String>> = conn.mget(&names).await.map_err(|e| self.error(e))?;
+        let values: Vec<String> = values
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| "0".into()))
+            .collect();
+        Ok(FillLease {
+            id: now_ms(),
+            tenant: tenant.to_owned(),
+            key: key.to_owned(),
+            tags: tags.to_vec(),
+            token: values,
+        })
+    }
+
+    async fn complete_fill(
+        &self,
+        lease: FillLease,
+        entry: NewEntry,
+    ) -> Result<FillOutcome, BackendError> {
+        if entry.tenant != lease.tenant || entry.key != lease.key || entry.tags != lease.tags {
+            return Err(BackendError::Refused(format!(
+                "lease for {}/{} cannot fill {}/{} (key and tags must match)",
+                lease.tenant, lease.key, entry.tenant, entry.key
+            )));
+        }
+        let mut conn = self.conn.clone();
+        let prefix = self.prefix(&entry.tenant);
+        let mut call = self.scripts.fill.key(format!("{prefix}e:{}", entry.key));
+        call.arg(lease.id)
+            .arg(u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX))
+            .arg(now_ms());
+        // token = [generation, epoch, tag versions...] in the order begin_fill read them.
+        let mut token = lease.token.iter();
+        call.arg(token.next().map_or("0", String::as_str))
+            .arg(token.next().map_or("0", String::as_str))
+            .arg(lease.tags.len());
+        for (tag, version) in lease.tags.iter().zip(token) {
+            call.arg(tag).arg(version);
+        }
+        store_args(&mut call, &prefix, &entry);
+        let stored: i64 = call
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(if stored == 1 {
+            FillOutcome::Stored
+        } else {
+            FillOutcome::Refused
+        })
+    }
+
+    async fn sweep(&self, budget: usize) -> Result<usize, BackendError> {
+        let mut conn = self.conn.clone();
+        let start = *self.sweep_cursor.lock().unwrap_or_else(|p| p.into_inner());
+        let (next, indexes): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(start)
+            .arg("MATCH")
+            .arg(format!("{}:*:t:*", self.options.prefix))
+            .arg("COUNT")
+            .arg(budget.max(1))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        *self.sweep_cursor.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        let mut pipe = redis::pipe();
+        for index in &indexes {
+            pipe.cmd("ZREMRANGEBYSCORE")
+                .arg(index)
+                .arg("-inf")
+                .arg(now_ms());
+        }
+        let removed: Vec<u64> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(usize::try_from(removed.iter().sum::<u64>()).unwrap_or(usize::MAX))
+    }
+}
+
+/// The arguments of `store()` in store.lua.
+fn store_args(call: &mut redis::ScriptInvocation<'_>, prefix: &str, entry: &NewEntry) {
+    let ttl = entry.ttl.map_or(0, |t| {
+        u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+    });
+    call.arg(prefix)
+        .arg(&entry.key)
+        .arg(&entry.value)
+        .arg(ttl)
+        .arg(now_ms())
+        .arg(entry.tags.len());
+    for tag in &entry.tags {
+        call.arg(tag);
+    }
+    call.arg(entry.depends_on.len());
+    for dep in &entry.depends_on {
+        call.arg(dep);
+    }
+}
