@@ -108,3 +108,93 @@ impl Drop for Scratch {
         std::fs::remove_dir_all(&self.0).ok();
     }
 }
+
+/// A private `redis-server` on a loopback port, for tests that kill connections or restart
+/// the server. Persistence (AOF, fsync always) lives in its own directory, so a restarted
+/// server comes back with its data. Killed on drop.
+pub struct TestRedis {
+    pub port: u16,
+    dir: Scratch,
+    child: Option<std::process::Child>,
+}
+
+impl TestRedis {
+    pub fn start(name: &str, port: u16) -> TestRedis {
+        let mut server = TestRedis {
+            port,
+            dir: Scratch::new(&format!("redis-{name}")),
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir.0)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("these tests start their own redis-server ({e}); .ci/run installs it")
+            });
+        self.child = Some(child);
+        let client = redis::Client::open(self.url()).expect("url");
+        for _ in 0..200 {
+            if let Ok(mut conn) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Stops the server abruptly (no save beyond the AOF it already wrote).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Starts it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Kills every normal client connection (not this one).
+    pub fn kill_clients(&self) {
+        let client = redis::Client::open(self.url()).expect("url");
+        if let Ok(mut conn) = client.get_connection() {
+            let _: Result<i64, _> = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("normal")
+                .arg("SKIPME")
+                .arg("yes")
+                .query(&mut conn);
+        }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

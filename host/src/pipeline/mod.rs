@@ -15,7 +15,7 @@ mod tx;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -45,6 +45,10 @@ pub struct HostOptions {
     pub batch_window: Duration,
     /// Distinct pending operations that force a flush before the window ends. Default 10,000.
     pub batch_max_ops: usize,
+    /// Pending operations (batched, or kept for retry while the backend is down) past which
+    /// `submit` refuses new events with [`HostError::Backpressure`] instead of growing without
+    /// bound. Accepted operations are never dropped. Default 100,000.
+    pub max_pending_ops: usize,
     /// How long a transaction may stay open before its invalidations are applied anyway.
     /// Default 30 s.
     pub transaction_timeout: Duration,
@@ -65,6 +69,7 @@ impl Default for HostOptions {
         HostOptions {
             batch_window: Duration::from_millis(100),
             batch_max_ops: 10_000,
+            max_pending_ops: 100_000,
             transaction_timeout: Duration::from_secs(30),
             sweep_interval: Duration::from_secs(1),
             sweep_budget: 10_000,
@@ -88,6 +93,10 @@ pub enum HostError {
     },
     #[error("the host is shut down")]
     ShutDown,
+    #[error(
+        "{pending} invalidations are waiting for the backend; submission refused (retry later)"
+    )]
+    Backpressure { pending: usize },
     #[error("applying invalidations failed ({pending} kept for retry): {source}")]
     Backend {
         pending: usize,
@@ -109,6 +118,9 @@ pub struct SubmitReport {
     pub batched: usize,
     /// Operations held for a transaction.
     pub held: usize,
+    /// Immediate or lazy operations queued instead of applied because the backend is
+    /// failing; the worker applies them as soon as it answers again.
+    pub deferred: usize,
     pub keys_removed: u64,
     /// Rule outcomes that failed.
     pub rule_failures: usize,
@@ -149,6 +161,7 @@ impl<B: Backend> Builder<B> {
             stats: Arc::new(Stats::default()),
             wake: Notify::new(),
             seq: AtomicU64::new(0),
+            degraded: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         });
@@ -181,6 +194,9 @@ pub(crate) struct Inner<B: Backend> {
     /// Wakes the worker when the first batched operation arrives or a transaction opens.
     wake: Notify,
     seq: AtomicU64,
+    /// Set when the backend failed, cleared when it answers again: while set, submissions
+    /// queue their operations instead of waiting on a backend that is down.
+    degraded: AtomicBool,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -291,6 +307,12 @@ impl<B: Backend> Tagbust<B> {
                 message,
             });
         }
+        let pending = lock(&inner.batcher).len();
+        if pending >= inner.options.max_pending_ops {
+            let n = events.len() as u64;
+            inner.stats.update(|s| s.events_refused_backpressure += n);
+            return Err(HostError::Backpressure { pending });
+        }
         let n = events.len();
         let first_seq = inner.seq.fetch_add(n as u64, Ordering::Relaxed);
         let tenants = inner
@@ -334,13 +356,17 @@ impl<B: Backend> Tagbust<B> {
             }
         }
         report.batched = batched.len();
-        let pending = self.enqueue(batched);
-        if !now.is_empty() {
+        let mut pending = self.enqueue(batched);
+        if !now.is_empty() && inner.degraded.load(Ordering::Relaxed) {
+            report.deferred = now.len();
+            pending = self.enqueue(now);
+        } else if !now.is_empty() {
             let (applied, removed) = self.apply_now(now, None).await?;
             report.applied = applied;
             report.keys_removed = removed;
         }
-        if pending >= inner.options.batch_max_ops {
+        // While degraded the worker retries; the caller is not made to wait on a dead backend.
+        if pending >= inner.options.batch_max_ops && !inner.degraded.load(Ordering::Relaxed) {
             self.flush().await?;
         }
         Ok(report)
@@ -392,6 +418,9 @@ impl<B: Backend> Tagbust<B> {
         );
         match inner.backend.apply(&ops).instrument(span.clone()).await {
             Ok(outcomes) => {
+                if inner.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!("backend answers again; applying normally");
+                }
                 let removed: u64 = outcomes.iter().map(|o| o.removed).sum();
                 span.record("keys_removed", removed);
                 inner.stats.update(|s| {
@@ -411,6 +440,7 @@ impl<B: Backend> Tagbust<B> {
             }
             Err(source) => {
                 let pending = ops.len();
+                inner.degraded.store(true, Ordering::Relaxed);
                 inner.stats.update(|s| s.backend_errors += 1);
                 tracing::warn!(error = %source, pending, "backend apply failed; operations kept for retry");
                 let grouped = ops.into_iter().zip(metas).map(Meta::join).collect();
@@ -429,7 +459,10 @@ impl<B: Backend> Tagbust<B> {
         }
         let ops = pending.len() as u64;
         let removed = self
-            .apply_grouped(pending, targets, |_| "batched")
+            .apply_grouped(pending, targets, |p| match p.strategy {
+                Strategy::Batched => "batched",
+                _ => "deferred",
+            })
             .instrument(tracing::debug_span!("tagbust.flush", ops))
             .await?;
         self.inner.stats.update(|s| {

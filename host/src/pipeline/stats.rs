@@ -25,6 +25,8 @@ pub struct RuleStats {
 pub struct StatsSnapshot {
     pub events: u64,
     pub events_rejected: u64,
+    /// Events refused because too many invalidations were waiting for the backend.
+    pub events_refused_backpressure: u64,
     pub rules: BTreeMap<String, RuleStats>,
     /// Planned targets, by `kind/strategy` (e.g. `tag/batched`).
     pub targets: BTreeMap<String, u64>,

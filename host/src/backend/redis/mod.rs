@@ -16,9 +16,9 @@
 //! with `HGET P:{tenant}:e:<key> v`, after checking that no `t:`/`i:` field is below the
 //! current `P:{tenant}:v:<tag>`.
 //!
-//! Status: tag, key, pattern, tenant and lazy invalidation, guarded fill, sweep and the
-//! eviction-policy check are here; retries with backoff, the bounded outage queue and Redis
-//! Cluster are still to come (issue 4).
+//! Faults: a batch is retried with doubling backoff on connection errors (operations are
+//! idempotent); after the last attempt the error goes to the host, which keeps the operations
+//! in its bounded retry queue. Redis Cluster is still to come (issue 4).
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -64,6 +64,11 @@ pub struct RedisOptions {
     pub max_cascade_keys: u64,
     /// Connection and response timeout. Default 2 s.
     pub timeout: Duration,
+    /// Attempts of a batch after a connection error (operations are idempotent, so
+    /// re-sending a batch whose outcome is unknown only over-invalidates). Default 5.
+    pub attempts: u32,
+    /// Wait before the first retry; doubles each time. Default 20 ms.
+    pub backoff: Duration,
     pub eviction: EvictionCheck,
 }
 
@@ -77,6 +82,8 @@ impl Default for RedisOptions {
             lease_ttl: Duration::from_secs(30),
             max_cascade_keys: 10_000,
             timeout: Duration::from_secs(2),
+            attempts: 5,
+            backoff: Duration::from_millis(20),
             eviction: EvictionCheck::Warn,
         }
     }
@@ -183,16 +190,72 @@ impl RedisBackend {
             .invoke_async(conn)
             .await
             .map_err(|e| self.error(e))?;
-        let mut out = OpOutcome::default();
-        let mut items = reply.into_iter();
-        if let Some(Value::Int(n)) = items.next() {
-            out.removed = u64::try_from(n).unwrap_or(0);
+        Ok(outcome(reply))
+    }
+
+    /// One pipeline of invalidation script calls for tag, key and version operations.
+    async fn pipeline(
+        &self,
+        conn: &mut ConnectionManager,
+        run: &[Op],
+    ) -> Result<Vec<OpOutcome>, BackendError> {
+        let lease_ttl = u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX);
+        let now = now_ms();
+        let mut pipe = redis::pipe();
+        for op in run {
+            let prefix = self.prefix(&op.tenant);
+            let kind = match op.kind {
+                OpKind::Tag => "tag",
+                OpKind::Key => "key",
+                _ => "version",
+            };
+            pipe.cmd("EVALSHA")
+                .arg(self.scripts.invalidate.get_hash())
+                .arg(1)
+                .arg(format!("{prefix}epoch"))
+                .arg(&prefix)
+                .arg(kind)
+                .arg(&op.value)
+                .arg(now)
+                .arg(lease_ttl)
+                .arg(self.options.max_cascade_keys);
         }
-        out.keys = items
-            .filter_map(|v| redis::from_redis_value::<String>(v).ok())
-            .take(MAX_LISTED_KEYS)
-            .collect();
-        Ok(out)
+        let replies: Vec<Vec<Value>> = match pipe.query_async(conn).await {
+            Ok(replies) => replies,
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                // Redis lost its script cache (a restart): load and send again.
+                self.scripts
+                    .invalidate
+                    .prepare_invoke()
+                    .load_async(conn)
+                    .await
+                    .map_err(|e| self.error(e))?;
+                pipe.query_async(conn).await.map_err(|e| self.error(e))?
+            }
+            Err(e) => return Err(self.error(e)),
+        };
+        Ok(replies.into_iter().map(outcome).collect())
+    }
+
+    /// Runs `attempt` until it succeeds, retrying connection errors with doubling backoff.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, BackendError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, BackendError>>,
+    {
+        let mut wait = self.options.backoff;
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(BackendError::Unavailable(message)) if tries < self.options.attempts => {
+                    tracing::warn!(url = %self.url, tries, error = %message, "redis call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Keys of `prefix` matching `pattern` (after the entry prefix), within the cost guard.
@@ -272,27 +335,39 @@ impl RedisBackend {
 }
 
 impl Backend for RedisBackend {
+    /// Tag, key and version operations go out as one pipeline of script calls (one round
+    /// trip per run of them); patterns and tenants scan first. Nothing is reported applied
+    /// before Redis answered for it; connection errors are retried with backoff.
     async fn apply(&self, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
-        let mut conn = self.conn.clone();
+        let conn = self.conn.clone();
         let mut outcomes = Vec::with_capacity(ops.len());
-        for op in ops {
-            let prefix = self.prefix(&op.tenant);
-            let outcome = match op.kind {
-                OpKind::Tag => {
-                    self.invalidate(&mut conn, &prefix, "tag", &op.value)
-                        .await?
-                }
-                OpKind::Key => {
-                    self.invalidate(&mut conn, &prefix, "key", &op.value)
-                        .await?
-                }
-                OpKind::TagVersion => {
-                    self.invalidate(&mut conn, &prefix, "version", &op.value)
-                        .await?
-                }
-                OpKind::Pattern | OpKind::Tenant => self.apply_pattern(&mut conn, op).await?,
-            };
-            outcomes.push(outcome);
+        let mut i = 0;
+        while i < ops.len() {
+            if matches!(ops[i].kind, OpKind::Pattern | OpKind::Tenant) {
+                let op = &ops[i];
+                let outcome = self
+                    .retrying(|| async {
+                        let mut conn = conn.clone();
+                        self.apply_pattern(&mut conn, op).await
+                    })
+                    .await?;
+                outcomes.push(outcome);
+                i += 1;
+                continue;
+            }
+            let run_end = ops[i..]
+                .iter()
+                .position(|o| matches!(o.kind, OpKind::Pattern | OpKind::Tenant))
+                .map_or(ops.len(), |n| i + n);
+            let run = &ops[i..run_end];
+            let replies = self
+                .retrying(|| async {
+                    let mut conn = conn.clone();
+                    self.pipeline(&mut conn, run).await
+                })
+                .await?;
+            outcomes.extend(replies);
+            i = run_end;
         }
         Ok(outcomes)
     }
@@ -408,6 +483,20 @@ impl Backend for RedisBackend {
             .map_err(|e| self.error(e))?;
         Ok(usize::try_from(removed.iter().sum::<u64>()).unwrap_or(usize::MAX))
     }
+}
+
+/// Reads `invalidate.lua`'s reply: `{removed, keys...}`.
+fn outcome(reply: Vec<Value>) -> OpOutcome {
+    let mut out = OpOutcome::default();
+    let mut items = reply.into_iter();
+    if let Some(Value::Int(n)) = items.next() {
+        out.removed = u64::try_from(n).unwrap_or(0);
+    }
+    out.keys = items
+        .filter_map(|v| redis::from_redis_value::<String>(v).ok())
+        .take(MAX_LISTED_KEYS)
+        .collect();
+    out
 }
 
 /// The arguments of `store()` in store.lua.
