@@ -1,13 +1,18 @@
--- Applies one invalidation atomically. ARGV: prefix, kind ("tag" | "key" | "version" | "epoch"), value,
--- now_ms, lease_ttl_ms, max_keys. Returns {removed, listed keys...}.
--- A tag's members are read and unlinked, and the index removed, in this one step, so a key
--- added to the tag meanwhile is either removed too or added after (and kept, correctly).
--- Every invalidated key's generation and every invalidated tag's version move, which voids
--- fill leases taken before (a generation only needs to outlive the longest lease).
-local p, kind, value = ARGV[1], ARGV[2], ARGV[3]
-local now, lease_ttl, max_keys = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local removed, listed, seen = 0, {}, {}
-local queue = {}
+-- Applies a run of invalidations of one tenant atomically, each as one step. KEYS[1] is the
+-- tenant's epoch key (it routes the call to the tenant's Cluster slot). ARGV: prefix, now_ms,
+-- lease_ttl_ms, max_keys, then (kind, value) pairs, kind one of "tag", "key", "version",
+-- "epoch". Returns one {removed, listed keys...} per pair.
+-- A tag's members are read and unlinked, and its index removed, in one step, so a key added
+-- to the tag meanwhile is either removed too or added after (and kept, correctly). Tag
+-- versions move on every tag invalidation; a key's generation moves only when a fill lease is
+-- outstanding for it (begin_fill.lua registers leases atomically), which voids that lease.
+local p = ARGV[1]
+local now, lease_ttl, max_keys = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local leases = p .. 'leases'
+local any_lease = redis.call('EXISTS', leases) == 1
+-- Most tenants register no dependencies: then no key needs its dependents looked up.
+local any_deps = redis.call('EXISTS', p .. 'hasdeps') == 1
+
 -- A version key lives as long as the entries stored with it (store.lua extends it) and at least
 -- as long as a lease; never forever unless an entry without TTL holds it.
 local function bump_version(tag)
@@ -17,43 +22,68 @@ local function bump_version(tag)
   local left = redis.call('PTTL', vk)
   if existed == 0 or (left >= 0 and left < lease_ttl) then redis.call('PEXPIRE', vk, lease_ttl) end
 end
-local function bump(k)
-  local g = p .. 'g:' .. k
-  redis.call('INCR', g)
-  redis.call('PEXPIRE', g, lease_ttl)
-end
-if kind == 'epoch' then
-  -- A pattern or tenant invalidation: void every lease of the tenant (conservative).
-  redis.call('INCR', p .. 'epoch')
-  return {0}
-elseif kind == 'version' then
-  bump_version(value)
-  local n = redis.call('ZCOUNT', p .. 't:' .. value, now, '+inf')
-  return {n}
-elseif kind == 'tag' then
-  bump_version(value)
-  local index = p .. 't:' .. value
-  queue = redis.call('ZRANGEBYSCORE', index, now, '+inf')
-  redis.call('UNLINK', index)
-else
-  queue = {value}
-end
-local i = 1
-while i <= #queue and i <= max_keys do
-  local k = queue[i]
-  if not seen[k] then
-    seen[k] = true
-    bump(k)
-    if redis.call('UNLINK', p .. 'e:' .. k) == 1 then
-      removed = removed + 1
-      if #listed < 64 then table.insert(listed, k) end
-    end
-    local dependents = p .. 'd:' .. k
-    for _, d in ipairs(redis.call('SMEMBERS', dependents)) do table.insert(queue, d) end
-    redis.call('UNLINK', dependents)
+
+local function apply(kind, value)
+  if kind == 'epoch' then
+    -- A pattern or tenant invalidation: void every lease of the tenant (conservative).
+    redis.call('INCR', p .. 'epoch')
+    return {0}
+  elseif kind == 'version' then
+    bump_version(value)
+    return {redis.call('ZCOUNT', p .. 't:' .. value, now, '+inf')}
   end
-  i = i + 1
+  if kind == 'key' and not any_deps then
+    -- The common case, without the traversal's bookkeeping.
+    if any_lease and redis.call('ZSCORE', leases, value) then
+      local g = p .. 'g:' .. value
+      redis.call('INCR', g)
+      redis.call('PEXPIRE', g, lease_ttl)
+    end
+    if redis.call('UNLINK', p .. 'e:' .. value) == 1 then return {1, value} end
+    return {0}
+  end
+  local queue
+  if kind == 'tag' then
+    bump_version(value)
+    local index = p .. 't:' .. value
+    queue = redis.call('ZRANGEBYSCORE', index, now, '+inf')
+    redis.call('UNLINK', index)
+  else
+    queue = {value}
+  end
+  local removed, listed, seen = 0, {}, {}
+  local i = 1
+  while i <= #queue and i <= max_keys do
+    local k = queue[i]
+    if not seen[k] then
+      seen[k] = true
+      if any_lease and redis.call('ZSCORE', leases, k) then
+        local g = p .. 'g:' .. k
+        redis.call('INCR', g)
+        redis.call('PEXPIRE', g, lease_ttl)
+      end
+      if redis.call('UNLINK', p .. 'e:' .. k) == 1 then
+        removed = removed + 1
+        if #listed < 64 then table.insert(listed, k) end
+      end
+      if any_deps then
+        local dependents = p .. 'd:' .. k
+        local derived = redis.call('SMEMBERS', dependents)
+        if #derived > 0 then
+          for _, d in ipairs(derived) do table.insert(queue, d) end
+          redis.call('UNLINK', dependents)
+        end
+      end
+    end
+    i = i + 1
+  end
+  local out = {removed}
+  for _, k in ipairs(listed) do table.insert(out, k) end
+  return out
 end
-local out = {removed}
-for _, k in ipairs(listed) do table.insert(out, k) end
-return out
+
+local results = {}
+for j = 5, #ARGV, 2 do
+  table.insert(results, apply(ARGV[j], ARGV[j + 1]))
+end
+return results

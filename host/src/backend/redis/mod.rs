@@ -9,8 +9,10 @@
 //! | `P:{tenant}:t:<tag>`         | zset   | tag index: member = key, score = expiry (ms since epoch; 2^53-1 = none); TTL = longest member |
 //! | `P:{tenant}:v:<tag>`         | string | tag version (INCR), for `lazy` and for voiding fills |
 //! | `P:{tenant}:d:<key>`         | set    | keys derived from `<key>`                           |
-//! | `P:{tenant}:g:<key>`         | string | key generation (INCR on invalidation); TTL = lease TTL |
+//! | `P:{tenant}:g:<key>`         | string | key generation, INCR when a leased key is invalidated; TTL = lease TTL |
+//! | `P:{tenant}:leases`          | zset   | keys with a fill lease outstanding, scored by lease expiry; TTL = lease TTL |
 //! | `P:{tenant}:epoch`           | string | bumped by pattern and tenant invalidations          |
+//! | `P:{tenant}:hasdeps`         | string | present while any entry of the tenant derives from another; TTL = longest such |
 //!
 //! `P` is the configurable prefix (default `tb`). A service in any language can read an entry
 //! with `HGET P:{tenant}:e:<key> v`, after checking that no `t:`/`i:` field is below the
@@ -24,7 +26,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script, Value};
+use redis::{Script, Value};
 
 use super::{
     Backend, BackendError, FillLease, FillOutcome, MAX_LISTED_KEYS, NewEntry, Op, OpKind, OpOutcome,
@@ -34,6 +36,11 @@ const STORE: &str = include_str!("store.lua");
 const FILL: &str = include_str!("fill.lua");
 const GET: &str = include_str!("get.lua");
 const INVALIDATE: &str = include_str!("invalidate.lua");
+const BEGIN_FILL: &str = include_str!("begin_fill.lua");
+
+/// Invalidations sent in one script call: enough to amortise the call, few enough that one
+/// call blocks Redis for well under a millisecond.
+const OPS_PER_CALL: usize = 256;
 
 /// What to do when Redis may evict keys on its own (`maxmemory-policy allkeys-*`): it can evict
 /// tag indexes, silently losing invalidations.
@@ -94,6 +101,7 @@ struct Scripts {
     fill: Script,
     get: Script,
     invalidate: Script,
+    begin_fill: Script,
 }
 
 /// A tagged cache in Redis.
@@ -147,6 +155,7 @@ impl RedisBackend {
             fill: Script::new(&format!("{STORE}\n{FILL}")),
             get: Script::new(GET),
             invalidate: Script::new(INVALIDATE),
+            begin_fill: Script::new(BEGIN_FILL),
         };
         Ok(RedisBackend {
             conn,
@@ -177,50 +186,64 @@ impl RedisBackend {
         kind: &str,
         value: &str,
     ) -> Result<OpOutcome, BackendError> {
-        let reply: Vec<Value> = self
+        let reply: Vec<Vec<Value>> = self
             .scripts
             .invalidate
             .key(format!("{prefix}epoch"))
             .arg(prefix)
+            .arg(now_ms())
+            .arg(self.lease_ttl_ms())
+            .arg(self.options.max_cascade_keys)
             .arg(kind)
             .arg(value)
-            .arg(now_ms())
-            .arg(u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX))
-            .arg(self.options.max_cascade_keys)
             .invoke_async(conn)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(outcome(reply))
+        Ok(reply.into_iter().next().map(outcome).unwrap_or_default())
     }
 
-    /// One pipeline of invalidation script calls for tag, key and version operations.
+    fn lease_ttl_ms(&self) -> u64 {
+        u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// One pipeline of invalidation script calls for tag, key and version operations, up to
+    /// [`OPS_PER_CALL`] consecutive operations of one tenant per call.
     async fn pipeline(
         &self,
         conn: &mut ConnectionManager,
         run: &[Op],
     ) -> Result<Vec<OpOutcome>, BackendError> {
-        let lease_ttl = u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX);
         let now = now_ms();
         let mut pipe = redis::pipe();
-        for op in run {
-            let prefix = self.prefix(&op.tenant);
-            let kind = match op.kind {
-                OpKind::Tag => "tag",
-                OpKind::Key => "key",
-                _ => "version",
-            };
-            pipe.cmd("EVALSHA")
+        let mut start = 0;
+        while start < run.len() {
+            let tenant = &run[start].tenant;
+            let len = run[start..]
+                .iter()
+                .take(OPS_PER_CALL)
+                .take_while(|o| &o.tenant == tenant)
+                .count();
+            let prefix = self.prefix(tenant);
+            let cmd = pipe
+                .cmd("EVALSHA")
                 .arg(self.scripts.invalidate.get_hash())
                 .arg(1)
                 .arg(format!("{prefix}epoch"))
                 .arg(&prefix)
-                .arg(kind)
-                .arg(&op.value)
                 .arg(now)
-                .arg(lease_ttl)
+                .arg(self.lease_ttl_ms())
                 .arg(self.options.max_cascade_keys);
+            for op in &run[start..start + len] {
+                let kind = match op.kind {
+                    OpKind::Tag => "tag",
+                    OpKind::Key => "key",
+                    _ => "version",
+                };
+                cmd.arg(kind).arg(&op.value);
+            }
+            start += len;
         }
-        let replies: Vec<Vec<Value>> = match pipe.query_async(conn).await {
+        let replies: Vec<Vec<Vec<Value>>> = match pipe.query_async(conn).await {
             Ok(replies) => replies,
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 // Redis lost its script cache (a restart): load and send again.
@@ -234,7 +257,7 @@ impl RedisBackend {
             }
             Err(e) => return Err(self.error(e)),
         };
-        Ok(replies.into_iter().map(outcome).collect())
+        Ok(replies.into_iter().flatten().map(outcome).collect())
     }
 
     /// Runs `attempt` until it succeeds, retrying connection errors with doubling backoff.
@@ -404,13 +427,18 @@ impl Backend for RedisBackend {
     ) -> Result<FillLease, BackendError> {
         let mut conn = self.conn.clone();
         let prefix = self.prefix(tenant);
-        let mut names = vec![format!("{prefix}g:{key}"), format!("{prefix}epoch")];
-        names.extend(tags.iter().map(|t| format!("{prefix}v:{t}")));
-        let values: Vec<Option<String>> = conn.mget(&names).await.map_err(|e| self.error(e))?;
-        let values: Vec<String> = values
-            .into_iter()
-            .map(|v| v.unwrap_or_else(|| "0".into()))
-            .collect();
+        let mut call = self.scripts.begin_fill.key(format!("{prefix}leases"));
+        call.arg(&prefix)
+            .arg(key)
+            .arg(now_ms())
+            .arg(self.lease_ttl_ms());
+        for tag in tags {
+            call.arg(tag);
+        }
+        let values: Vec<String> = call
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(FillLease {
             id: now_ms(),
             tenant: tenant.to_owned(),
@@ -434,9 +462,7 @@ impl Backend for RedisBackend {
         let mut conn = self.conn.clone();
         let prefix = self.prefix(&entry.tenant);
         let mut call = self.scripts.fill.key(format!("{prefix}e:{}", entry.key));
-        call.arg(lease.id)
-            .arg(u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX))
-            .arg(now_ms());
+        call.arg(lease.id).arg(self.lease_ttl_ms()).arg(now_ms());
         // token = [generation, epoch, tag versions...] in the order begin_fill read them.
         let mut token = lease.token.iter();
         call.arg(token.next().map_or("0", String::as_str))

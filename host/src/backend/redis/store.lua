@@ -52,6 +52,11 @@ local function store(o)
     local existed = redis.call('EXISTS', dependents)
     redis.call('SADD', dependents, key)
     extend(dependents, existed)
+    -- Tells invalidations that this tenant has dependencies to follow at all.
+    local marker = p .. 'hasdeps'
+    local had = redis.call('EXISTS', marker)
+    redis.call('SET', marker, '1', 'KEEPTTL')
+    extend(marker, had)
   end
   redis.call('HSET', entry, unpack(fields))
   if ttl > 0 then redis.call('PEXPIRE', entry, ttl) end
