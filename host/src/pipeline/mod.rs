@@ -6,125 +6,36 @@
 //! worker: flush the batch window, expire transactions, sweep the backend
 //! ```
 
+mod apply;
 mod batcher;
 mod evaluate;
 pub mod explain;
+mod options;
 pub mod route;
 pub mod stats;
 mod tx;
 mod worker;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
-use crate::backend::{Backend, BackendError, Op};
+use crate::backend::Backend;
 use crate::cache::Cache;
 use crate::event::WriteEvent;
-use crate::ingest::{EventLimits, check_event};
+use crate::ingest::check_event;
 use crate::target::Strategy;
 use crate::tenants::Tenants;
-use batcher::{Batcher, Pending};
+use batcher::Batcher;
 use explain::ExplainLog;
-use route::{Origin, Routed};
+pub use options::{HostError, HostOptions, SubmitReport};
+use route::Routed;
 use stats::{Stats, StatsSnapshot};
 use tx::Transactions;
-
-/// Host settings, each with its default.
-#[derive(Debug, Clone)]
-pub struct HostOptions {
-    /// How long `batched` invalidations wait to be coalesced. Default 100 ms; clamped to
-    /// 10–5000 ms.
-    pub batch_window: Duration,
-    /// Distinct pending operations that force a flush before the window ends. Default 10,000.
-    pub batch_max_ops: usize,
-    /// Pending operations (batched, or kept for retry while the backend is down) past which
-    /// `submit` refuses new events with [`HostError::Backpressure`] instead of growing without
-    /// bound. Accepted operations are never dropped. Default 100,000.
-    pub max_pending_ops: usize,
-    /// How long a transaction may stay open before its invalidations are applied anyway.
-    /// Default 30 s.
-    pub transaction_timeout: Duration,
-    /// How often the backend is swept of expired and lazily-invalidated entries. Default 1 s.
-    pub sweep_interval: Duration,
-    /// Most entries one sweep removes. Default 10,000.
-    pub sweep_budget: usize,
-    /// Explain records kept (a ring: the newest win). Default 1,024: small enough to stay in
-    /// cache, where a larger ring makes every eviction a cache miss (measured: a 10,000-record
-    /// ring cost ~20% of end-to-end throughput). 0 turns explain off.
-    pub explain_capacity: usize,
-    /// Caps on incoming events.
-    pub event_limits: EventLimits,
-}
-
-impl Default for HostOptions {
-    fn default() -> Self {
-        HostOptions {
-            batch_window: Duration::from_millis(100),
-            batch_max_ops: 10_000,
-            max_pending_ops: 100_000,
-            transaction_timeout: Duration::from_secs(30),
-            sweep_interval: Duration::from_secs(1),
-            sweep_budget: 10_000,
-            explain_capacity: 1024,
-            event_limits: EventLimits::default(),
-        }
-    }
-}
-
-/// Why a submission or flush failed. Nothing is lost on these errors: operations that could
-/// not be applied stay pending and are retried at the next flush.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HostError {
-    #[error(
-        "event {index} refused: field `{field}`: {message} (nothing in this submission was applied)"
-    )]
-    InvalidEvent {
-        index: usize,
-        field: String,
-        message: String,
-    },
-    #[error("the host is shut down")]
-    ShutDown,
-    #[error(
-        "{pending} invalidations are waiting for the backend; submission refused (retry later)"
-    )]
-    Backpressure { pending: usize },
-    #[error("applying invalidations failed ({pending} kept for retry): {source}")]
-    Backend {
-        pending: usize,
-        source: BackendError,
-    },
-    #[error("rule evaluation was interrupted: {0}")]
-    Evaluation(String),
-}
-
-/// What one submission did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SubmitReport {
-    pub events: usize,
-    /// Targets planned (after dedupe), cascades included.
-    pub targets: usize,
-    /// Operations applied during the call (immediate and lazy).
-    pub applied: usize,
-    /// Operations queued for the batch window.
-    pub batched: usize,
-    /// Operations held for a transaction.
-    pub held: usize,
-    /// Immediate or lazy operations queued instead of applied because the backend is
-    /// failing; the worker applies them as soon as it answers again.
-    pub deferred: usize,
-    pub keys_removed: u64,
-    /// Rule outcomes that failed.
-    pub rule_failures: usize,
-}
 
 /// Builds a [`Tagbust`] host.
 pub struct Builder<B: Backend> {
@@ -204,47 +115,6 @@ pub(crate) struct Inner<B: Backend> {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Guarded data stays consistent across every panic point (none depends on input).
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Groups identical operations, keeping first-seen order and every origin; the soonest
-/// strategy wins.
-fn group(routed: Vec<Routed>) -> Vec<Pending> {
-    // Number the groups by borrowing the operations, then move everything once.
-    let mut slots: Vec<usize> = Vec::with_capacity(routed.len());
-    {
-        let mut index: HashMap<&Op, usize> = HashMap::with_capacity(routed.len());
-        for r in &routed {
-            let next = index.len();
-            slots.push(*index.entry(&r.op).or_insert(next));
-        }
-    }
-    let mut out: Vec<Pending> = Vec::new();
-    for (r, slot) in routed.into_iter().zip(slots) {
-        if slot == out.len() {
-            out.push(Pending {
-                op: r.op,
-                origins: vec![r.origin],
-                merged: 1,
-                strategy: r.strategy,
-            });
-        } else {
-            let p = &mut out[slot];
-            p.merged += 1;
-            p.origins.push(r.origin);
-            if r.strategy.urgency() < p.strategy.urgency() {
-                p.strategy = r.strategy;
-            }
-        }
-    }
-    out
-}
-
-fn strategy_label(strategy: Strategy) -> &'static str {
-    match strategy {
-        Strategy::Immediate => "immediate",
-        Strategy::Batched => "batched",
-        Strategy::Lazy => "lazy",
-    }
 }
 
 impl<B: Backend> Tagbust<B> {
@@ -387,92 +257,6 @@ impl<B: Backend> Tagbust<B> {
         pending
     }
 
-    /// Applies operations now, labelled by strategy (or `label` when given).
-    async fn apply_now(
-        &self,
-        routed: Vec<Routed>,
-        label: Option<&'static str>,
-    ) -> Result<(usize, u64), HostError> {
-        let grouped = group(routed);
-        let count = grouped.len();
-        let removed = self
-            .apply_grouped(grouped, 0, |p| label.unwrap_or(strategy_label(p.strategy)))
-            .await?;
-        Ok((count, removed))
-    }
-
-    /// Applies grouped operations; on failure puts them in the batcher for retry.
-    async fn apply_grouped(
-        &self,
-        grouped: Vec<Pending>,
-        batched_targets: u64,
-        label: impl Fn(&Pending) -> &'static str,
-    ) -> Result<u64, HostError> {
-        let inner = &self.inner;
-        let labels: Vec<&'static str> = grouped.iter().map(&label).collect();
-        let (ops, metas): (Vec<Op>, Vec<Meta>) = grouped.into_iter().map(Meta::split).unzip();
-        let span = tracing::debug_span!(
-            "tagbust.apply",
-            ops = ops.len(),
-            keys_removed = tracing::field::Empty
-        );
-        match inner.backend.apply(&ops).instrument(span.clone()).await {
-            Ok(outcomes) => {
-                if inner.degraded.swap(false, Ordering::Relaxed) {
-                    tracing::info!("backend answers again; applying normally");
-                }
-                let removed: u64 = outcomes.iter().map(|o| o.removed).sum();
-                span.record("keys_removed", removed);
-                inner.stats.update(|s| {
-                    for op in &ops {
-                        s.op(op.kind);
-                    }
-                    s.keys_removed += removed;
-                });
-                for (((op, meta), outcome), label) in
-                    ops.into_iter().zip(metas).zip(outcomes).zip(labels)
-                {
-                    inner
-                        .explain
-                        .push(&meta.origins, op, label, outcome, meta.merged);
-                }
-                Ok(removed)
-            }
-            Err(source) => {
-                let pending = ops.len();
-                inner.degraded.store(true, Ordering::Relaxed);
-                inner.stats.update(|s| s.backend_errors += 1);
-                tracing::warn!(error = %source, pending, "backend apply failed; operations kept for retry");
-                let grouped = ops.into_iter().zip(metas).map(Meta::join).collect();
-                lock(&inner.batcher).restore(grouped, batched_targets);
-                inner.wake.notify_one();
-                Err(HostError::Backend { pending, source })
-            }
-        }
-    }
-
-    /// Applies every pending batched operation now.
-    pub async fn flush(&self) -> Result<u64, HostError> {
-        let (pending, targets) = lock(&self.inner.batcher).take();
-        if pending.is_empty() {
-            return Ok(0);
-        }
-        let ops = pending.len() as u64;
-        let removed = self
-            .apply_grouped(pending, targets, |p| match p.strategy {
-                Strategy::Batched => "batched",
-                _ => "deferred",
-            })
-            .instrument(tracing::debug_span!("tagbust.flush", ops))
-            .await?;
-        self.inner.stats.update(|s| {
-            s.flushes += 1;
-            s.batched_targets += targets;
-            s.batched_ops_applied += ops;
-        });
-        Ok(removed)
-    }
-
     /// Commits transaction `tx` of `tenant`: its held invalidations go out by their strategy.
     /// Returns the number of operations released.
     pub async fn commit(&self, tenant: &str, tx: &str) -> Result<usize, HostError> {
@@ -541,35 +325,5 @@ impl<B: Backend> Tagbust<B> {
         }
         self.flush().await?;
         Ok(())
-    }
-}
-
-/// Everything of a pending operation but the operation, so the operations can be handed to
-/// the backend as one slice without copying them.
-struct Meta {
-    origins: Vec<Arc<Origin>>,
-    merged: u64,
-    strategy: Strategy,
-}
-
-impl Meta {
-    fn split(p: Pending) -> (Op, Meta) {
-        (
-            p.op,
-            Meta {
-                origins: p.origins,
-                merged: p.merged,
-                strategy: p.strategy,
-            },
-        )
-    }
-
-    fn join((op, m): (Op, Meta)) -> Pending {
-        Pending {
-            op,
-            origins: m.origins,
-            merged: m.merged,
-            strategy: m.strategy,
-        }
     }
 }

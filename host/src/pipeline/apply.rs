@@ -1,0 +1,173 @@
+//! Applying operations to the backend: grouping identical ones, handing them over as one
+//! slice, recording explain and stats, and keeping them for retry when the backend fails.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tracing::Instrument;
+
+use super::batcher::Pending;
+use super::route::{Origin, Routed};
+use super::{HostError, Tagbust, lock};
+use crate::backend::{Backend, Op};
+use crate::target::Strategy;
+
+/// Groups identical operations, keeping first-seen order and every origin; the soonest
+/// strategy wins.
+fn group(routed: Vec<Routed>) -> Vec<Pending> {
+    // Number the groups by borrowing the operations, then move everything once.
+    let mut slots: Vec<usize> = Vec::with_capacity(routed.len());
+    {
+        let mut index: HashMap<&Op, usize> = HashMap::with_capacity(routed.len());
+        for r in &routed {
+            let next = index.len();
+            slots.push(*index.entry(&r.op).or_insert(next));
+        }
+    }
+    let mut out: Vec<Pending> = Vec::new();
+    for (r, slot) in routed.into_iter().zip(slots) {
+        if slot == out.len() {
+            out.push(Pending {
+                op: r.op,
+                origins: vec![r.origin],
+                merged: 1,
+                strategy: r.strategy,
+            });
+        } else {
+            let p = &mut out[slot];
+            p.merged += 1;
+            p.origins.push(r.origin);
+            if r.strategy.urgency() < p.strategy.urgency() {
+                p.strategy = r.strategy;
+            }
+        }
+    }
+    out
+}
+
+fn strategy_label(strategy: Strategy) -> &'static str {
+    match strategy {
+        Strategy::Immediate => "immediate",
+        Strategy::Batched => "batched",
+        Strategy::Lazy => "lazy",
+    }
+}
+
+impl<B: Backend> Tagbust<B> {
+    /// Applies operations now, labelled by strategy (or `label` when given).
+    pub(super) async fn apply_now(
+        &self,
+        routed: Vec<Routed>,
+        label: Option<&'static str>,
+    ) -> Result<(usize, u64), HostError> {
+        let grouped = group(routed);
+        let count = grouped.len();
+        let removed = self
+            .apply_grouped(grouped, 0, |p| label.unwrap_or(strategy_label(p.strategy)))
+            .await?;
+        Ok((count, removed))
+    }
+
+    /// Applies grouped operations; on failure puts them in the batcher for retry.
+    pub(super) async fn apply_grouped(
+        &self,
+        grouped: Vec<Pending>,
+        batched_targets: u64,
+        label: impl Fn(&Pending) -> &'static str,
+    ) -> Result<u64, HostError> {
+        let inner = &self.inner;
+        let labels: Vec<&'static str> = grouped.iter().map(&label).collect();
+        let (ops, metas): (Vec<Op>, Vec<Meta>) = grouped.into_iter().map(Meta::split).unzip();
+        let span = tracing::debug_span!(
+            "tagbust.apply",
+            ops = ops.len(),
+            keys_removed = tracing::field::Empty
+        );
+        match inner.backend.apply(&ops).instrument(span.clone()).await {
+            Ok(outcomes) => {
+                if inner.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!("backend answers again; applying normally");
+                }
+                let removed: u64 = outcomes.iter().map(|o| o.removed).sum();
+                span.record("keys_removed", removed);
+                inner.stats.update(|s| {
+                    for op in &ops {
+                        s.op(op.kind);
+                    }
+                    s.keys_removed += removed;
+                });
+                for (((op, meta), outcome), label) in
+                    ops.into_iter().zip(metas).zip(outcomes).zip(labels)
+                {
+                    inner
+                        .explain
+                        .push(&meta.origins, op, label, outcome, meta.merged);
+                }
+                Ok(removed)
+            }
+            Err(source) => {
+                let pending = ops.len();
+                inner.degraded.store(true, Ordering::Relaxed);
+                inner.stats.update(|s| s.backend_errors += 1);
+                tracing::warn!(error = %source, pending, "backend apply failed; operations kept for retry");
+                let grouped = ops.into_iter().zip(metas).map(Meta::join).collect();
+                lock(&inner.batcher).restore(grouped, batched_targets);
+                inner.wake.notify_one();
+                Err(HostError::Backend { pending, source })
+            }
+        }
+    }
+
+    /// Applies every pending batched operation now.
+    pub async fn flush(&self) -> Result<u64, HostError> {
+        let (pending, targets) = lock(&self.inner.batcher).take();
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let ops = pending.len() as u64;
+        let removed = self
+            .apply_grouped(pending, targets, |p| match p.strategy {
+                Strategy::Batched => "batched",
+                _ => "deferred",
+            })
+            .instrument(tracing::debug_span!("tagbust.flush", ops))
+            .await?;
+        self.inner.stats.update(|s| {
+            s.flushes += 1;
+            s.batched_targets += targets;
+            s.batched_ops_applied += ops;
+        });
+        Ok(removed)
+    }
+}
+
+/// Everything of a pending operation but the operation, so the operations can be handed to
+/// the backend as one slice without copying them.
+struct Meta {
+    origins: Vec<Arc<Origin>>,
+    merged: u64,
+    strategy: Strategy,
+}
+
+impl Meta {
+    fn split(p: Pending) -> (Op, Meta) {
+        (
+            p.op,
+            Meta {
+                origins: p.origins,
+                merged: p.merged,
+                strategy: p.strategy,
+            },
+        )
+    }
+
+    fn join((op, m): (Op, Meta)) -> Pending {
+        Pending {
+            op,
+            origins: m.origins,
+            merged: m.merged,
+            strategy: m.strategy,
+        }
+    }
+}
