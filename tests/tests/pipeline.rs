@@ -320,3 +320,15 @@ async fn rule_failures_are_counted_per_rule() {
     assert_eq!(stats.rules["echo"].failures.get("rule_error"), Some(&1));
     assert_eq!(stats.rules["echo"].calls, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_operation_asked_for_by_many_events_keeps_a_bounded_explanation() {
+    let host = default_host();
+    seed(&host, &[("a", "k", &["hot"])]).await;
+    let events = (0..500).map(|_| emit("a", "tag=hot")).collect();
+    let report = host.submit(events).await.expect("submit");
+    assert_eq!(report.applied, 1, "500 identical targets, one operation");
+    let why = host.explain().why("a", "k");
+    assert_eq!(why.len(), 32, "origins kept per operation are capped");
+    assert_eq!(why[0].applied.coalesced, 500, "but all of them are counted");
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
-use super::batcher::Pending;
+use super::batcher::{MAX_ORIGINS, Pending};
 use super::route::{Origin, Routed};
 use super::{HostError, Tagbust, lock};
 use crate::backend::{Backend, Op};
@@ -37,7 +37,9 @@ fn group(routed: Vec<Routed>) -> Vec<Pending> {
         } else {
             let p = &mut out[slot];
             p.merged += 1;
-            p.origins.push(r.origin);
+            if p.origins.len() < MAX_ORIGINS {
+                p.origins.push(r.origin);
+            }
             if r.strategy.urgency() < p.strategy.urgency() {
                 p.strategy = r.strategy;
             }

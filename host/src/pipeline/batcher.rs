@@ -10,7 +10,7 @@ use crate::pipeline::route::{Origin, Routed};
 use crate::target::Strategy;
 
 /// Origins remembered per coalesced operation (for explain); the rest are only counted.
-const MAX_ORIGINS: usize = 32;
+pub(crate) const MAX_ORIGINS: usize = 32;
 
 /// One pending operation and the events that asked for it.
 pub(crate) struct Pending {
