@@ -3,78 +3,25 @@
 
 use std::time::Duration;
 
-use tagbust::backend::memory::IndexSizes;
-use tagbust::{Backend, FillOutcome, MemoryBackend, NewEntry, Op, OpKind};
+mod common;
 
+use common::{op, present};
+use tagbust::backend::memory::IndexSizes;
+use tagbust::{Backend, FillOutcome, MemoryBackend, NewEntry, OpKind};
+
+/// Entries without TTL, so index sizes can be checked exactly.
 fn entry(tenant: &str, key: &str, tags: &[&str]) -> NewEntry {
     NewEntry {
-        tenant: tenant.into(),
-        key: key.into(),
-        value: key.as_bytes().to_vec(),
-        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         ttl: None,
-        depends_on: Vec::new(),
+        ..common::entry(tenant, key, tags)
     }
-}
-
-fn op(tenant: &str, kind: OpKind, value: &str) -> Op {
-    Op {
-        tenant: tenant.into(),
-        kind,
-        value: value.into(),
-    }
-}
-
-async fn present(b: &MemoryBackend, tenant: &str, key: &str) -> bool {
-    b.get(tenant, key).await.expect("get").is_some()
 }
 
 #[tokio::test]
 async fn tag_key_pattern_and_tenant_invalidation() {
     let b = MemoryBackend::new();
-    for (k, tags) in [
-        ("post:1", &["feed", "author:7"][..]),
-        ("post:2", &["feed"][..]),
-        ("user:7", &["author:7"][..]),
-        ("report:2024", &[][..]),
-    ] {
-        b.set(entry("a", k, tags)).await.expect("set");
-    }
-    b.set(entry("b", "post:1", &["feed"])).await.expect("set");
-
-    let out = b
-        .apply(&[op("a", OpKind::Tag, "feed")])
-        .await
-        .expect("apply");
-    assert_eq!(out[0].removed, 2);
-    assert!(!present(&b, "a", "post:1").await && !present(&b, "a", "post:2").await);
-    assert!(present(&b, "b", "post:1").await, "tenant b untouched");
-    assert!(present(&b, "a", "user:7").await);
-
-    let out = b
-        .apply(&[op("a", OpKind::Pattern, "rep*")])
-        .await
-        .expect("apply");
-    assert_eq!(out[0].keys, vec!["report:2024"]);
-    let out = b
-        .apply(&[op("a", OpKind::Key, "user:7")])
-        .await
-        .expect("apply");
-    assert_eq!(out[0].removed, 1);
+    common::invalidation_kinds(&b).await;
     assert!(b.is_empty("a"));
-
-    b.set(entry("a", "x", &[])).await.expect("set");
-    b.apply(&[op("a", OpKind::Tenant, "")])
-        .await
-        .expect("apply");
-    assert!(b.is_empty("a"));
-    assert!(present(&b, "b", "post:1").await);
-    // Idempotent: applying again removes nothing and does not fail.
-    let out = b
-        .apply(&[op("a", OpKind::Tag, "feed")])
-        .await
-        .expect("apply");
-    assert_eq!(out[0].removed, 0);
 }
 
 #[tokio::test]
@@ -199,33 +146,7 @@ async fn expired_entries_miss_and_are_swept() {
 #[tokio::test(start_paused = true)]
 async fn leases_are_voided_by_every_kind_of_invalidation() {
     let b = MemoryBackend::with_lease_ttl(Duration::from_secs(10));
-    let cases = [
-        op("a", OpKind::Key, "k"),
-        op("a", OpKind::Tag, "t"),
-        op("a", OpKind::TagVersion, "t"),
-        op("a", OpKind::Pattern, "k*"),
-        op("a", OpKind::Tenant, ""),
-    ];
-    for case in cases {
-        let lease = b.begin_fill("a", "k", &["t".into()]).await.expect("lease");
-        b.apply(std::slice::from_ref(&case)).await.expect("apply");
-        let outcome = b
-            .complete_fill(lease, entry("a", "k", &["t"]))
-            .await
-            .expect("fill");
-        assert_eq!(outcome, FillOutcome::Refused, "{case:?}");
-        assert!(!present(&b, "a", "k").await);
-    }
-    // Unrelated invalidations and other tenants do not void it.
-    let lease = b.begin_fill("a", "k", &["t".into()]).await.expect("lease");
-    b.apply(&[op("a", OpKind::Tag, "other"), op("b", OpKind::Tenant, "")])
-        .await
-        .expect("apply");
-    let outcome = b
-        .complete_fill(lease, entry("a", "k", &["t"]))
-        .await
-        .expect("fill");
-    assert_eq!(outcome, FillOutcome::Stored);
+    common::leases_are_voided_by_every_kind_of_invalidation(&b).await;
     // An expired lease is refused.
     let lease = b.begin_fill("a", "late", &[]).await.expect("lease");
     tokio::time::advance(Duration::from_secs(11)).await;
@@ -234,14 +155,6 @@ async fn leases_are_voided_by_every_kind_of_invalidation() {
         .await
         .expect("fill");
     assert_eq!(outcome, FillOutcome::Refused);
-    // A lease cannot fill another key.
-    let lease = b.begin_fill("a", "k", &[]).await.expect("lease");
-    assert!(
-        b.complete_fill(lease, entry("a", "other", &[]))
-            .await
-            .is_err()
-    );
-    tokio::time::advance(Duration::from_secs(11)).await;
     b.sweep(usize::MAX).await.expect("sweep");
     assert_eq!(b.index_sizes().leases, 0, "expired leases are swept");
 }

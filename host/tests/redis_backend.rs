@@ -4,8 +4,11 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::{entry, op, present};
 use tagbust::backend::redis::{RedisBackend, RedisOptions};
-use tagbust::{Backend, BackendError, FillOutcome, NewEntry, Op, OpKind};
+use tagbust::{Backend, BackendError, NewEntry, OpKind};
 
 fn url() -> String {
     std::env::var("TAGBUST_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".into())
@@ -69,79 +72,19 @@ impl Drop for Fixture {
     }
 }
 
-fn entry(tenant: &str, key: &str, tags: &[&str]) -> NewEntry {
-    NewEntry {
-        tenant: tenant.into(),
-        key: key.into(),
-        value: format!("<{key}>").into_bytes(),
-        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-        ttl: Some(Duration::from_secs(60)),
-        depends_on: Vec::new(),
-    }
-}
-
-fn op(tenant: &str, kind: OpKind, value: &str) -> Op {
-    Op {
-        tenant: tenant.into(),
-        kind,
-        value: value.into(),
-    }
-}
-
-async fn present(b: &RedisBackend, tenant: &str, key: &str) -> bool {
-    b.get(tenant, key).await.expect("get").is_some()
-}
-
 #[tokio::test]
 async fn tag_key_pattern_and_tenant_invalidation() {
     let f = Fixture::new("kinds", RedisOptions::default()).await;
-    let b = &f.backend;
-    for (k, tags) in [
-        ("post:1", &["feed", "author:7"][..]),
-        ("post:2", &["feed"][..]),
-        ("user:7", &["author:7"][..]),
-        ("report:2024", &[][..]),
-    ] {
-        b.set(entry("a", k, tags)).await.expect("set");
-    }
-    b.set(entry("b", "post:1", &["feed"])).await.expect("set");
-    assert_eq!(
-        b.get("a", "post:1").await.expect("get"),
-        Some(b"<post:1>".to_vec())
+    common::invalidation_kinds(&f.backend).await;
+    let out = f
+        .backend
+        .apply(&[op("a", OpKind::Pattern, "post*")])
+        .await
+        .expect("apply");
+    assert!(
+        out[0].scanned > 0,
+        "patterns are scanned, and the scan is reported"
     );
-
-    let out = b
-        .apply(&[op("a", OpKind::Tag, "feed")])
-        .await
-        .expect("apply");
-    assert_eq!(out[0].removed, 2);
-    assert!(!present(b, "a", "post:1").await && !present(b, "a", "post:2").await);
-    assert!(present(b, "b", "post:1").await, "tenant b untouched");
-    assert!(present(b, "a", "user:7").await);
-
-    let out = b
-        .apply(&[op("a", OpKind::Pattern, "rep*")])
-        .await
-        .expect("apply");
-    assert_eq!(out[0].keys, vec!["report:2024"]);
-    assert!(out[0].scanned > 0);
-    b.apply(&[op("a", OpKind::Key, "user:7")])
-        .await
-        .expect("apply");
-    assert!(!present(b, "a", "user:7").await);
-
-    b.set(entry("a", "x", &[])).await.expect("set");
-    b.apply(&[op("a", OpKind::Tenant, "")])
-        .await
-        .expect("apply");
-    assert!(!present(b, "a", "x").await);
-    assert!(present(b, "b", "post:1").await);
-    // Idempotent: again, nothing removed, no error.
-    let out = b
-        .apply(&[op("a", OpKind::Tag, "feed")])
-        .await
-        .expect("apply");
-    assert_eq!(out[0].removed, 0);
 }
 
 #[tokio::test]
@@ -228,34 +171,7 @@ async fn dependencies_are_invalidated_transitively() {
 #[tokio::test]
 async fn a_fill_overtaken_by_any_invalidation_is_refused() {
     let f = Fixture::new("fill", RedisOptions::default()).await;
-    let b = &f.backend;
-    let tags = vec!["t".to_owned()];
-    for case in [
-        op("a", OpKind::Key, "k"),
-        op("a", OpKind::Tag, "t"),
-        op("a", OpKind::TagVersion, "t"),
-        op("a", OpKind::Pattern, "k*"),
-        op("a", OpKind::Tenant, ""),
-    ] {
-        let lease = b.begin_fill("a", "k", &tags).await.expect("lease");
-        b.apply(std::slice::from_ref(&case)).await.expect("apply");
-        let outcome = b
-            .complete_fill(lease, entry("a", "k", &["t"]))
-            .await
-            .expect("fill");
-        assert_eq!(outcome, FillOutcome::Refused, "{case:?}");
-        assert!(!present(b, "a", "k").await);
-    }
-    let lease = b.begin_fill("a", "k", &tags).await.expect("lease");
-    b.apply(&[op("a", OpKind::Tag, "other"), op("b", OpKind::Tenant, "")])
-        .await
-        .expect("apply");
-    let outcome = b
-        .complete_fill(lease, entry("a", "k", &["t"]))
-        .await
-        .expect("fill");
-    assert_eq!(outcome, FillOutcome::Stored);
-    assert!(present(b, "a", "k").await);
+    common::leases_are_voided_by_every_kind_of_invalidation(&f.backend).await;
 }
 
 #[tokio::test]

@@ -178,18 +178,23 @@ impl TestRedis {
         self.spawn();
     }
 
-    /// Kills every normal client connection (not this one).
+    /// Kills every normal client connection of this server.
     pub fn kill_clients(&self) {
-        let client = redis::Client::open(self.url()).expect("url");
-        if let Ok(mut conn) = client.get_connection() {
-            let _: Result<i64, _> = redis::cmd("CLIENT")
-                .arg("KILL")
-                .arg("TYPE")
-                .arg("normal")
-                .arg("SKIPME")
-                .arg("yes")
-                .query(&mut conn);
-        }
+        kill_clients(&self.url());
+    }
+}
+
+/// Kills every normal client connection of the Redis at `url` (not the one doing it).
+pub fn kill_clients(url: &str) {
+    let client = redis::Client::open(url).expect("url");
+    if let Ok(mut conn) = client.get_connection() {
+        let _: Result<i64, _> = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query(&mut conn);
     }
 }
 

@@ -84,18 +84,9 @@ async fn connections_killed_mid_batch_lose_no_invalidation() {
     let killer = {
         let url = server.url();
         tokio::task::spawn_blocking(move || {
-            let client = redis::Client::open(url).expect("url");
             for _ in 0..30 {
                 std::thread::sleep(Duration::from_millis(3));
-                if let Ok(mut conn) = client.get_connection() {
-                    let _: Result<i64, _> = redis::cmd("CLIENT")
-                        .arg("KILL")
-                        .arg("TYPE")
-                        .arg("normal")
-                        .arg("SKIPME")
-                        .arg("yes")
-                        .query(&mut conn);
-                }
+                tagbust_tests::kill_clients(&url);
             }
         })
     };

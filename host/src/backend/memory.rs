@@ -236,12 +236,7 @@ impl Backend for MemoryBackend {
         lease: FillLease,
         entry: NewEntry,
     ) -> Result<FillOutcome, BackendError> {
-        if entry.tenant != lease.tenant || entry.key != lease.key {
-            return Err(BackendError::Refused(format!(
-                "lease for {}/{} cannot fill {}/{}",
-                lease.tenant, lease.key, entry.tenant, entry.key
-            )));
-        }
+        lease.check(&entry)?;
         let mut state = self.lock();
         // A tenant cleared since the lease was taken has no lease table: refused.
         let held = state

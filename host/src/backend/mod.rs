@@ -97,6 +97,20 @@ pub struct FillLease {
     pub token: Vec<String>,
 }
 
+impl FillLease {
+    /// A lease fills exactly the entry it was taken for: same tenant, key and tags (the tags
+    /// are what the lease watches for invalidations).
+    pub fn check(&self, entry: &NewEntry) -> Result<(), BackendError> {
+        if entry.tenant == self.tenant && entry.key == self.key && entry.tags == self.tags {
+            return Ok(());
+        }
+        Err(BackendError::Refused(format!(
+            "lease for {}/{} cannot fill {}/{} (tenant, key and tags must match)",
+            self.tenant, self.key, entry.tenant, entry.key
+        )))
+    }
+}
+
 /// What became of a guarded fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -280,12 +280,7 @@ impl Backend for RedisBackend {
         lease: FillLease,
         entry: NewEntry,
     ) -> Result<FillOutcome, BackendError> {
-        if entry.tenant != lease.tenant || entry.key != lease.key || entry.tags != lease.tags {
-            return Err(BackendError::Refused(format!(
-                "lease for {}/{} cannot fill {}/{} (key and tags must match)",
-                lease.tenant, lease.key, entry.tenant, entry.key
-            )));
-        }
+        lease.check(&entry)?;
         let mut conn = self.conn.clone();
         let prefix = self.prefix(&entry.tenant);
         let mut call = self.scripts.fill.key(format!("{prefix}e:{}", entry.key));
