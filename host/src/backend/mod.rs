@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use memory::MemoryBackend;
-pub use redis::{RedisBackend, RedisOptions};
+pub use redis::{RedisBackend, RedisOptions, Topology};
 
 /// What one invalidation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

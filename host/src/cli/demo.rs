@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use tagbust::backend::{RedisBackend, RedisOptions};
+use tagbust::backend::{RedisBackend, RedisOptions, Topology};
 use tagbust::{
     Backend, BoundRule, Engine, EngineOptions, FieldChange, HostOptions, MemoryBackend, NewEntry,
     Operation, Relationships, RuleConfig, RuleSet, Tagbust, TenantSetup, Tenants, WriteEvent,
@@ -30,6 +30,9 @@ pub struct DemoArgs {
     /// entries and indexes are left there for inspection (keys `tb:{tenant}:…`).
     #[arg(long)]
     redis: Option<String>,
+    /// `--redis` names nodes of a Redis Cluster (one or more URLs, comma-separated).
+    #[arg(long, requires = "redis")]
+    cluster: bool,
 }
 
 const EXPECTED: [&str; 4] = [
@@ -80,14 +83,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         match &args.redis {
             Some(url) => {
-                let backend = RedisBackend::connect(url, RedisOptions::default()).await?;
-                run_on(
-                    backend,
-                    &format!("Redis at {url}"),
-                    tenants,
-                    args.json_stats,
-                )
-                .await
+                let topology = if args.cluster {
+                    Topology::Cluster(url.split(',').map(str::to_owned).collect())
+                } else {
+                    Topology::Single(url.clone())
+                };
+                let label = format!("Redis at {}", topology.describe());
+                let backend = RedisBackend::connect_to(topology, RedisOptions::default()).await?;
+                run_on(backend, &label, tenants, args.json_stats).await
             }
             None => {
                 run_on(

@@ -1,7 +1,7 @@
 -- Applies a run of invalidations of one tenant atomically, each as one step. KEYS[1] is the
 -- tenant's epoch key (it routes the call to the tenant's Cluster slot). ARGV: prefix, now_ms,
 -- lease_ttl_ms, max_keys, then (kind, value) pairs, kind one of "tag", "key", "version",
--- "epoch". Returns one {removed, listed keys...} per pair.
+-- "epoch". Returns one {removed, listed keys...} per pair (a plain key removed: just {1}).
 -- A tag's members are read and unlinked, and its index removed, in one step, so a key added
 -- to the tag meanwhile is either removed too or added after (and kept, correctly). Tag
 -- versions move on every tag invalidation; a key's generation moves only when a fill lease is
@@ -39,7 +39,7 @@ local function apply(kind, value)
       redis.call('INCR', g)
       redis.call('PEXPIRE', g, lease_ttl)
     end
-    if redis.call('UNLINK', p .. 'e:' .. value) == 1 then return {1, value} end
+    if redis.call('UNLINK', p .. 'e:' .. value) == 1 then return {1} end
     return {0}
   end
   local queue

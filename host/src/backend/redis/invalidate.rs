@@ -1,21 +1,21 @@
 //! Sending invalidations: batches as pipelines of script calls, patterns as cost-guarded
 //! scans, and retries with backoff on connection errors.
 
+use futures_util::future::try_join_all;
 use redis::Value;
-use redis::aio::ConnectionManager;
 
+use super::conn::Conn;
 use super::{OPS_PER_CALL, RedisBackend, now_ms};
 use crate::backend::{BackendError, MAX_LISTED_KEYS, Op, OpKind, OpOutcome};
 
+/// Script calls per pipeline: a run longer than this goes out as several pipelines in flight at
+/// once, so the host encodes and decodes one while Redis executes another.
+const CALLS_PER_PIPELINE: usize = 4;
+
 impl RedisBackend {
-    pub(super) async fn invalidate(
-        &self,
-        conn: &mut ConnectionManager,
-        prefix: &str,
-        kind: &str,
-        value: &str,
-    ) -> Result<OpOutcome, BackendError> {
-        let reply: Vec<Vec<Value>> = self
+    /// Bumps the tenant's epoch, voiding every fill lease of the tenant.
+    async fn bump_epoch(&self, conn: &mut Conn, prefix: &str) -> Result<(), BackendError> {
+        let _: Value = self
             .scripts
             .invalidate
             .key(format!("{prefix}epoch"))
@@ -23,53 +23,89 @@ impl RedisBackend {
             .arg(now_ms())
             .arg(self.lease_ttl_ms())
             .arg(self.options.max_cascade_keys)
-            .arg(kind)
-            .arg(value)
+            .arg("epoch")
+            .arg("")
             .invoke_async(conn)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(reply.into_iter().next().map(outcome).unwrap_or_default())
+        Ok(())
     }
 
-    /// One pipeline of invalidation script calls for tag, key and version operations, up to
-    /// [`OPS_PER_CALL`] consecutive operations of one tenant per call.
+    /// Sends tag, key and version operations: up to [`OPS_PER_CALL`] consecutive operations
+    /// of one tenant per script call, calls grouped into pipelines of one tenant each (one
+    /// Cluster slot), and the pipelines sent concurrently. The outcomes come back in `run`'s
+    /// order.
     pub(super) async fn pipeline(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         run: &[Op],
     ) -> Result<Vec<OpOutcome>, BackendError> {
         let now = now_ms();
-        let mut pipe = redis::pipe();
+        // (start, end) of each pipeline's operations in `run`.
+        let mut groups: Vec<(usize, usize)> = Vec::new();
         let mut start = 0;
         while start < run.len() {
             let tenant = &run[start].tenant;
             let len = run[start..]
                 .iter()
-                .take(OPS_PER_CALL)
+                .take(OPS_PER_CALL * CALLS_PER_PIPELINE)
                 .take_while(|o| &o.tenant == tenant)
                 .count();
-            let prefix = self.prefix(tenant);
-            let cmd = pipe
-                .cmd("EVALSHA")
-                .arg(self.scripts.invalidate.get_hash())
-                .arg(1)
-                .arg(format!("{prefix}epoch"))
-                .arg(&prefix)
-                .arg(now)
-                .arg(self.lease_ttl_ms())
-                .arg(self.options.max_cascade_keys);
-            for op in &run[start..start + len] {
-                let kind = match op.kind {
-                    OpKind::Tag => "tag",
-                    OpKind::Key => "key",
-                    _ => "version",
-                };
-                cmd.arg(kind).arg(&op.value);
-            }
+            groups.push((start, start + len));
             start += len;
         }
-        let replies: Vec<Vec<Vec<Value>>> = match pipe.query_async(conn).await {
-            Ok(replies) => replies,
+        let sends = groups.iter().map(|&(from, to)| {
+            let mut conn = conn.clone();
+            async move {
+                let ops = &run[from..to];
+                let mut pipe = redis::pipe();
+                for call in ops.chunks(OPS_PER_CALL) {
+                    self.call(&mut pipe, call, now);
+                }
+                let replies = self.send(&mut conn, &pipe).await?;
+                Ok::<_, BackendError>(
+                    replies
+                        .into_iter()
+                        .flatten()
+                        .zip(ops)
+                        .map(|(reply, op)| outcome(reply, op))
+                        .collect::<Vec<_>>(),
+                )
+            }
+        });
+        Ok(try_join_all(sends).await?.into_iter().flatten().collect())
+    }
+
+    /// One `invalidate.lua` call for `ops` (all of one tenant).
+    fn call(&self, pipe: &mut redis::Pipeline, ops: &[Op], now: u64) {
+        let Some(first) = ops.first() else { return };
+        let prefix = self.prefix(&first.tenant);
+        let cmd = pipe
+            .cmd("EVALSHA")
+            .arg(self.scripts.invalidate.get_hash())
+            .arg(1)
+            .arg(format!("{prefix}epoch"))
+            .arg(&prefix)
+            .arg(now)
+            .arg(self.lease_ttl_ms())
+            .arg(self.options.max_cascade_keys);
+        for op in ops {
+            let kind = match op.kind {
+                OpKind::Tag => "tag",
+                OpKind::Key => "key",
+                _ => "version",
+            };
+            cmd.arg(kind).arg(&op.value);
+        }
+    }
+
+    async fn send(
+        &self,
+        conn: &mut Conn,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<Vec<Vec<Value>>>, BackendError> {
+        match pipe.query_async(conn).await {
+            Ok(replies) => Ok(replies),
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 // Redis lost its script cache (a restart): load and send again.
                 self.scripts
@@ -78,11 +114,10 @@ impl RedisBackend {
                     .load_async(conn)
                     .await
                     .map_err(|e| self.error(e))?;
-                pipe.query_async(conn).await.map_err(|e| self.error(e))?
+                pipe.query_async(conn).await.map_err(|e| self.error(e))
             }
-            Err(e) => return Err(self.error(e)),
-        };
-        Ok(replies.into_iter().flatten().map(outcome).collect())
+            Err(e) => Err(self.error(e)),
+        }
     }
 
     /// Runs `attempt` until it succeeds, retrying connection errors with doubling backoff.
@@ -109,7 +144,7 @@ impl RedisBackend {
     /// Keys of `prefix` matching `pattern` (after the entry prefix), within the cost guard.
     pub(super) async fn scan(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         prefix: &str,
         pattern: &str,
         out: &mut OpOutcome,
@@ -119,15 +154,19 @@ impl RedisBackend {
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
         loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
                 .arg("MATCH")
                 .arg(&matcher)
                 .arg("COUNT")
-                .arg(self.options.scan_count)
-                .query_async(conn)
+                .arg(self.options.scan_count);
+            // A tenant's keys all live on the primary owning its slot.
+            let reply = conn
+                .on_slot_of(&entry_prefix, scan)
                 .await
                 .map_err(|e| self.error(e))?;
+            let (next, batch): (u64, Vec<String>) =
+                redis::from_redis_value(reply).map_err(|e| self.error(e.into()))?;
             out.scanned += self.options.scan_count;
             keys.extend(
                 batch
@@ -151,7 +190,7 @@ impl RedisBackend {
 
     pub(super) async fn apply_pattern(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         op: &Op,
     ) -> Result<OpOutcome, BackendError> {
         let prefix = self.prefix(&op.tenant);
@@ -171,9 +210,18 @@ impl RedisBackend {
             return Ok(out);
         }
         // Void the tenant's fill leases first, so no fill racing the scan can store.
-        self.invalidate(conn, &prefix, "epoch", "").await?;
-        for key in self.scan(conn, &prefix, pattern, &mut out).await? {
-            let one = self.invalidate(conn, &prefix, "key", &key).await?;
+        self.bump_epoch(conn, &prefix).await?;
+        let keys: Vec<Op> = self
+            .scan(conn, &prefix, pattern, &mut out)
+            .await?
+            .into_iter()
+            .map(|value| Op {
+                tenant: op.tenant.clone(),
+                kind: OpKind::Key,
+                value,
+            })
+            .collect();
+        for one in self.pipeline(conn, &keys).await? {
             out.removed += one.removed;
             let room = MAX_LISTED_KEYS.saturating_sub(out.keys.len());
             out.keys.extend(one.keys.into_iter().take(room));
@@ -182,8 +230,9 @@ impl RedisBackend {
     }
 }
 
-/// Reads `invalidate.lua`'s reply: `{removed, keys...}`.
-fn outcome(reply: Vec<Value>) -> OpOutcome {
+/// Reads `invalidate.lua`'s reply to `op`: `{removed, keys...}`; a plain key's reply leaves
+/// the key out (the host knows it).
+fn outcome(reply: Vec<Value>, op: &Op) -> OpOutcome {
     let mut out = OpOutcome::default();
     let mut items = reply.into_iter();
     if let Some(Value::Int(n)) = items.next() {
@@ -193,5 +242,8 @@ fn outcome(reply: Vec<Value>) -> OpOutcome {
         .filter_map(|v| redis::from_redis_value::<String>(v).ok())
         .take(MAX_LISTED_KEYS)
         .collect();
+    if op.kind == OpKind::Key && out.removed > 0 && out.keys.is_empty() {
+        out.keys.push(op.value.clone());
+    }
     out
 }

@@ -20,17 +20,24 @@
 //!
 //! Faults: a batch is retried with doubling backoff on connection errors (operations are
 //! idempotent); after the last attempt the error goes to the host, which keeps the operations
-//! in its bounded retry queue. Redis Cluster is still to come (issue 4).
+//! in its bounded retry queue.
+//!
+//! Redis Cluster ([`RedisBackend::connect_cluster`]): every script's keys share the tenant's
+//! slot, so scripts and per-tenant pipelines route by key; a tenant's `SCAN` goes to the
+//! primary owning its slot, the sweeper walks every primary in turn (see `conn.rs`).
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Backend, BackendError, FillLease, FillOutcome, NewEntry, Op, OpKind, OpOutcome};
+use conn::Conn;
+pub use conn::Topology;
 
+mod conn;
 mod invalidate;
+mod sweep;
 
 const STORE: &str = include_str!("store.lua");
 const FILL: &str = include_str!("fill.lua");
@@ -104,14 +111,15 @@ struct Scripts {
     begin_fill: Script,
 }
 
-/// A tagged cache in Redis.
+/// A tagged cache in Redis (one server or a Cluster).
 pub struct RedisBackend {
-    conn: ConnectionManager,
+    conn: Conn,
     options: RedisOptions,
     scripts: Scripts,
+    /// The URL, or the cluster's seed nodes: named in every error.
     url: String,
-    /// Where the sweeper's `SCAN` over tag indexes stopped.
-    sweep_cursor: Mutex<u64>,
+    /// Where the sweeper's `SCAN` over tag indexes stopped, per primary.
+    sweep: Mutex<sweep::Cursor>,
 }
 
 fn now_ms() -> u64 {
@@ -121,29 +129,38 @@ fn now_ms() -> u64 {
 }
 
 impl RedisBackend {
-    /// Connects to `url` (`redis://host:port/db`), checks the eviction policy and loads the
-    /// scripts. Every error names the URL.
+    /// Connects to one server at `url` (`redis://host:port/db`), checks the eviction policy
+    /// and prepares the scripts. Every error names the URL.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisBackend, BackendError> {
+        Self::connect_to(Topology::Single(url.to_owned()), options).await
+    }
+
+    /// Connects to a Redis Cluster through any of its `nodes` (`redis://host:port`); the
+    /// client learns the slot map from them and follows it as it changes.
+    pub async fn connect_cluster(
+        nodes: &[String],
+        options: RedisOptions,
+    ) -> Result<RedisBackend, BackendError> {
+        Self::connect_to(Topology::Cluster(nodes.to_vec()), options).await
+    }
+
+    pub async fn connect_to(
+        topology: Topology,
+        options: RedisOptions,
+    ) -> Result<RedisBackend, BackendError> {
+        let url = topology.describe();
         let fail = |e: redis::RedisError| BackendError::Unavailable(format!("{url}: {e}"));
-        let client = redis::Client::open(url).map_err(fail)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout))
-            .set_number_of_retries(2);
-        let mut conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(fail)?;
-        let policy: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("maxmemory-policy")
-            .query_async(&mut conn)
-            .await
-            .map_err(fail)?;
-        if let Some(policy) = policy.get(1)
-            && policy.starts_with("allkeys-")
-        {
+        let mut conn = Conn::open(&topology, options.timeout).await.map_err(fail)?;
+        let mut config = redis::cmd("CONFIG");
+        config.arg("GET").arg("maxmemory-policy");
+        for (node, reply) in conn.on_each_primary(config).await.map_err(fail)? {
+            let policy: Vec<String> = redis::from_redis_value(reply).map_err(|e| fail(e.into()))?;
+            let Some(policy) = policy.get(1).filter(|p| p.starts_with("allkeys-")) else {
+                continue;
+            };
+            let at = node.map_or_else(|| url.clone(), |n| format!("{url} (node {n})"));
             let message = format!(
-                "{url}: maxmemory-policy is {policy}: Redis may evict tag indexes and lose invalidations; use noeviction or a volatile-* policy"
+                "{at}: maxmemory-policy is {policy}: Redis may evict tag indexes and lose invalidations; use noeviction or a volatile-* policy"
             );
             match options.eviction {
                 EvictionCheck::Refuse => return Err(BackendError::Refused(message)),
@@ -157,16 +174,17 @@ impl RedisBackend {
             invalidate: Script::new(INVALIDATE),
             begin_fill: Script::new(BEGIN_FILL),
         };
+        let sweep = sweep::Cursor::new(&mut conn).await.map_err(fail)?;
         Ok(RedisBackend {
             conn,
             options,
             scripts,
-            url: url.to_owned(),
-            sweep_cursor: Mutex::new(0),
+            url,
+            sweep: Mutex::new(sweep),
         })
     }
 
-    /// The URL this backend talks to.
+    /// The URL this backend talks to (for a cluster: `cluster <seed nodes>`).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -306,30 +324,7 @@ impl Backend for RedisBackend {
     }
 
     async fn sweep(&self, budget: usize) -> Result<usize, BackendError> {
-        let mut conn = self.conn.clone();
-        let start = *self.sweep_cursor.lock().unwrap_or_else(|p| p.into_inner());
-        let (next, indexes): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(start)
-            .arg("MATCH")
-            .arg(format!("{}:*:t:*", self.options.prefix))
-            .arg("COUNT")
-            .arg(budget.max(1))
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.error(e))?;
-        *self.sweep_cursor.lock().unwrap_or_else(|p| p.into_inner()) = next;
-        let mut pipe = redis::pipe();
-        for index in &indexes {
-            pipe.cmd("ZREMRANGEBYSCORE")
-                .arg(index)
-                .arg("-inf")
-                .arg(now_ms());
-        }
-        let removed: Vec<u64> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(usize::try_from(removed.iter().sum::<u64>()).unwrap_or(usize::MAX))
+        self.sweep_step(budget).await
     }
 }
 

@@ -1,0 +1,108 @@
+//! The sweeper: prunes expired members from tag indexes a little at a time, walking every
+//! primary in turn (a `SCAN` cursor belongs to one node).
+
+use futures_util::future::join_all;
+use redis::RedisResult;
+
+use super::conn::Conn;
+use super::{RedisBackend, now_ms};
+use crate::backend::BackendError;
+
+/// Where the sweep stopped: which primary, and the `SCAN` cursor on it.
+pub(super) struct Cursor {
+    /// Primary addresses (`None`: the single server).
+    nodes: Vec<Option<String>>,
+    at: usize,
+    cursor: u64,
+}
+
+impl Cursor {
+    pub(super) async fn new(conn: &mut Conn) -> RedisResult<Cursor> {
+        Ok(Cursor {
+            nodes: primaries(conn).await?,
+            at: 0,
+            cursor: 0,
+        })
+    }
+}
+
+async fn primaries(conn: &mut Conn) -> RedisResult<Vec<Option<String>>> {
+    let replies = conn.on_each_primary(redis::cmd("PING")).await?;
+    Ok(replies.into_iter().map(|(node, _)| node).collect())
+}
+
+impl RedisBackend {
+    fn cursor(&self) -> std::sync::MutexGuard<'_, Cursor> {
+        self.sweep.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Scans up to `budget` keys of one primary for tag indexes and prunes their expired
+    /// members; returns how many members went.
+    pub(super) async fn sweep_step(&self, budget: usize) -> Result<usize, BackendError> {
+        let mut conn = self.conn.clone();
+        let (node, start) = {
+            let c = self.cursor();
+            (c.nodes.get(c.at).cloned().flatten(), c.cursor)
+        };
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(start)
+            .arg("MATCH")
+            .arg(format!("{}:*:t:*", self.options.prefix))
+            .arg("COUNT")
+            .arg(budget.max(1));
+        let reply = match conn.on_node(node.as_deref(), scan).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                // The cluster may have moved on (failover, new primaries): learn it again.
+                if conn.is_cluster()
+                    && let Ok(nodes) = primaries(&mut conn).await
+                {
+                    *self.cursor() = Cursor {
+                        nodes,
+                        at: 0,
+                        cursor: 0,
+                    };
+                }
+                return Err(self.error(e));
+            }
+        };
+        let (next, indexes): (u64, Vec<String>) =
+            redis::from_redis_value(reply).map_err(|e| self.error(e.into()))?;
+        {
+            let mut c = self.cursor();
+            c.cursor = next;
+            if next == 0 {
+                c.at = (c.at + 1) % c.nodes.len().max(1);
+            }
+        }
+        let now = now_ms();
+        let removed: Vec<u64> = if conn.is_cluster() {
+            // Indexes of different tenants live in different slots: one command each.
+            let calls = indexes.iter().map(|index| {
+                let mut conn = conn.clone();
+                async move {
+                    redis::cmd("ZREMRANGEBYSCORE")
+                        .arg(index)
+                        .arg("-inf")
+                        .arg(now)
+                        .query_async::<u64>(&mut conn)
+                        .await
+                }
+            });
+            join_all(calls)
+                .await
+                .into_iter()
+                .collect::<RedisResult<_>>()
+                .map_err(|e| self.error(e))?
+        } else {
+            let mut pipe = redis::pipe();
+            for index in &indexes {
+                pipe.cmd("ZREMRANGEBYSCORE").arg(index).arg("-inf").arg(now);
+            }
+            pipe.query_async(&mut conn)
+                .await
+                .map_err(|e| self.error(e))?
+        };
+        Ok(usize::try_from(removed.iter().sum::<u64>()).unwrap_or(usize::MAX))
+    }
+}
