@@ -133,6 +133,20 @@ fn json_error(file: &str, path: &str, e: serde_json::Error) -> IngestError {
     }
 }
 
+/// A tenant id: 1–128 characters of `[A-Za-z0-9._-]`, so it is safe inside keys, hash tags
+/// and `SCAN` patterns (no glob metacharacters, braces or separators).
+pub fn check_tenant(tenant: &str) -> Result<(), String> {
+    if tenant.is_empty()
+        || tenant.len() > 128
+        || !tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err("must be 1-128 characters of [A-Za-z0-9._-]".into());
+    }
+    Ok(())
+}
+
 /// Checks one event against the caps; returns the field to blame and why.
 pub fn check_event(e: &WriteEvent, limits: &EventLimits) -> Result<(), (String, String)> {
     let long = |s: &str| s.len() > limits.max_string_bytes;
@@ -142,18 +156,7 @@ pub fn check_event(e: &WriteEvent, limits: &EventLimits) -> Result<(), (String, 
             format!("longer than {} bytes", limits.max_string_bytes),
         ))
     };
-    if e.tenant.is_empty()
-        || e.tenant.len() > 128
-        || !e
-            .tenant
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err((
-            "tenant".into(),
-            "must be 1-128 characters of [A-Za-z0-9._-]".into(),
-        ));
-    }
+    check_tenant(&e.tenant).map_err(|m| ("tenant".to_owned(), m))?;
     if e.resource.is_empty() || e.resource.len() > 256 {
         return Err(("resource".into(), "must be 1-256 bytes".into()));
     }

@@ -34,7 +34,9 @@
 //! - [`ruleset`], [`plan`]: routing events to rules; merging, ordering and deduping targets.
 //! - `bindings`, [`imports`]: the generated contract, and one file per imported interface.
 //! - [`relations`]: relationships between tag kinds and cascade expansion.
-//! - [`tenants`]: each tenant's rules and relationships.
+//! - [`tenants`], [`manifest`]: each tenant's rules, relationships and limits, loaded from a
+//!   TOML manifest per tenant; [`policy`]: what happens when a rule fails.
+//! - `pipeline::confine`: keeping every target a rule returns inside its tenant.
 //! - [`pipeline`]: the embedded host ([`Tagbust`]): submit, batch window, transactions,
 //!   flush, shutdown, stats, explain; `pipeline::route` turns plans into backend operations.
 //! - [`backend`]: the backend contract and [`MemoryBackend`], the embedded default.
@@ -56,8 +58,10 @@ pub mod imports;
 pub mod ingest;
 pub mod inspect;
 pub mod limits;
+pub mod manifest;
 pub mod pipeline;
 pub mod plan;
+pub mod policy;
 pub mod relations;
 pub mod rule;
 pub mod ruleset;
@@ -78,10 +82,12 @@ pub use imports::{GuestLog, LogLevel, RuleConfig};
 pub use ingest::{EventLimits, IngestError, parse_events};
 pub use inspect::SdkStamp;
 pub use limits::{EngineOptions, Limits};
+pub use manifest::ManifestError;
 pub use pipeline::explain::ExplainRecord;
 pub use pipeline::stats::StatsSnapshot;
-pub use pipeline::{HostError, HostOptions, SubmitReport, Tagbust};
+pub use pipeline::{HostError, HostOptions, Rejection, Reloaded, SubmitReport, Tagbust};
 pub use plan::{Outcome, PlannedTarget, RuleOutcome};
+pub use policy::{FailurePolicy, FallbackScope};
 pub use relations::Relationships;
 pub use rule::{Rule, RuleInfo};
 pub use ruleset::{BoundRule, Evaluation, EventReport, RuleSet};

@@ -14,6 +14,8 @@ use crate::target::{Strategy, Target, TargetKind};
 pub struct RuleOutcome {
     pub rule: Arc<str>,
     pub version: Arc<str>,
+    /// sha256 of the rule's component: which build of the rule said this.
+    pub sha256: Arc<str>,
     pub priority: i32,
     #[serde(flatten)]
     pub result: Outcome,
@@ -54,6 +56,10 @@ pub struct PlannedTarget {
     pub priority: i32,
     pub rule: Arc<str>,
     pub rule_version: Arc<str>,
+    pub rule_sha256: Arc<str>,
+    /// Added by the host's failure policy because the rule failed, not asked for by it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
 }
 
 /// Merges `outcomes`, which must already be in rule order (priority descending, then name).
@@ -96,6 +102,8 @@ pub fn plan(outcomes: &[RuleOutcome]) -> Vec<PlannedTarget> {
                         priority: outcome.priority,
                         rule: outcome.rule.clone(),
                         rule_version: outcome.version.clone(),
+                        rule_sha256: outcome.sha256.clone(),
+                        fallback: false,
                     });
                     if seen.is_none() && planned.len() > 32 {
                         seen = Some(
@@ -130,6 +138,7 @@ mod tests {
         RuleOutcome {
             rule: rule.into(),
             version: "1".into(),
+            sha256: "00".into(),
             priority,
             result: Outcome::Ok { targets },
         }
@@ -142,6 +151,7 @@ mod tests {
             RuleOutcome {
                 rule: "broken".into(),
                 version: "1".into(),
+                sha256: "00".into(),
                 priority: 5,
                 result: Outcome::from_result(Err(RuleFailure::StackOverflow)),
             },

@@ -53,7 +53,9 @@ pub(crate) struct RuleInner {
     /// `info.name` and `info.version`, shared by every outcome and plan entry.
     pub name: Arc<str>,
     pub version: Arc<str>,
-    pub sha256: [u8; 32],
+    /// sha256 of the component bytes in lower-case hex, shared by every outcome and plan
+    /// entry.
+    pub sha256_hex: Arc<str>,
     pub file: String,
     pub size: usize,
     pub stamp: Option<SdkStamp>,
@@ -106,7 +108,7 @@ impl Engine {
                 name: Arc::from(info.name.as_str()),
                 version: Arc::from(info.version.as_str()),
                 info,
-                sha256,
+                sha256_hex: Arc::from(hex::encode(sha256)),
                 file: file.to_owned(),
                 size: bytes.len(),
                 stamp,
@@ -157,7 +159,7 @@ impl Rule {
 
     /// Lower-case hex sha256 of the component bytes.
     pub fn sha256_hex(&self) -> String {
-        hex::encode(self.inner.sha256)
+        self.inner.sha256_hex.to_string()
     }
 
     /// The path or label the rule was loaded from.

@@ -12,6 +12,7 @@ use crate::event::WriteEvent;
 use crate::imports::{GuestLog, RuleConfig};
 use crate::limits::Limits;
 use crate::plan::{Outcome, PlannedTarget, RuleOutcome, plan};
+use crate::policy::{FailurePolicy, FallbackScope};
 use crate::rule::Rule;
 
 /// A rule bound to one tenant's configuration, priority and limits.
@@ -22,6 +23,10 @@ pub struct BoundRule {
     /// The rule's own priority unless overridden.
     pub priority: i32,
     pub limits: Limits,
+    /// What the host does when this rule fails on an event. Default: fallback.
+    pub on_failure: FailurePolicy,
+    /// What a fallback invalidates. Default: the resource-level tag.
+    pub fallback: FallbackScope,
 }
 
 impl BoundRule {
@@ -34,7 +39,15 @@ impl BoundRule {
             config: RuleConfig::default(),
             priority,
             limits,
+            on_failure: FailurePolicy::default(),
+            fallback: FallbackScope::default(),
         }
+    }
+
+    pub fn with_policy(mut self, on_failure: FailurePolicy, fallback: FallbackScope) -> BoundRule {
+        self.on_failure = on_failure;
+        self.fallback = fallback;
+        self
     }
 
     pub fn with_config(mut self, config: RuleConfig) -> BoundRule {
@@ -171,6 +184,7 @@ impl RuleSet {
                     outcomes[indices[j]].push(RuleOutcome {
                         rule: bound.rule.inner.name.clone(),
                         version: bound.rule.inner.version.clone(),
+                        sha256: bound.rule.inner.sha256_hex.clone(),
                         priority: bound.priority,
                         result: Outcome::from_result(result),
                     });

@@ -2,24 +2,111 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
 
 use crate::event::WriteEvent;
 use crate::relations::Relationships;
 use crate::ruleset::{Evaluation, RuleSet};
 
-/// One tenant's rules and relationship graph.
+/// One tenant's rules, relationship graph and admission limit.
 #[derive(Clone, Default)]
 pub struct TenantSetup {
     pub rules: RuleSet,
     pub relationships: Relationships,
+    /// Where the setup came from, when it came from a manifest.
+    pub manifest: Option<ManifestInfo>,
+    /// Most events per second the tenant may submit; `None`: unlimited (the default).
+    pub rate: Option<RateLimit>,
+}
+
+/// The manifest a tenant's setup was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestInfo {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// A token bucket: `per_window` events per `window`, refilled continuously, bursting up to
+/// one window's worth. Shared by every clone of the setup.
+#[derive(Clone)]
+pub struct RateLimit {
+    per_window: u32,
+    window: Duration,
+    bucket: Arc<Mutex<(f64, Instant)>>,
+}
+
+impl RateLimit {
+    pub fn new(per_window: u32, window: Duration) -> RateLimit {
+        RateLimit {
+            per_window,
+            window,
+            bucket: Arc::new(Mutex::new((f64::from(per_window), Instant::now()))),
+        }
+    }
+
+    /// The configured rate, in events per window.
+    pub fn per_window(&self) -> u32 {
+        self.per_window
+    }
+
+    /// Takes `n` events' worth of tokens if there are enough; otherwise takes none.
+    pub fn try_take(&self, n: usize) -> bool {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let cap = f64::from(self.per_window);
+        let refill = now.duration_since(bucket.1).as_secs_f64() / self.window.as_secs_f64();
+        bucket.0 = (bucket.0 + refill * cap).min(cap);
+        bucket.1 = now;
+        let n = n as f64;
+        if bucket.0 >= n {
+            bucket.0 -= n;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A rule in force for a tenant, as stats show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleInForce {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+/// A tenant's rules in force and the manifest they came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantInForce {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestInfo>,
+    pub rules: Vec<RuleInForce>,
 }
 
 impl TenantSetup {
     pub fn new(rules: RuleSet) -> TenantSetup {
         TenantSetup {
             rules,
-            relationships: Relationships::default(),
+            ..TenantSetup::default()
+        }
+    }
+
+    pub fn in_force(&self) -> TenantInForce {
+        TenantInForce {
+            manifest: self.manifest.clone(),
+            rules: self
+                .rules
+                .rules()
+                .iter()
+                .map(|b| RuleInForce {
+                    name: b.rule.name().to_owned(),
+                    version: b.rule.info().version.clone(),
+                    sha256: b.rule.sha256_hex(),
+                })
+                .collect(),
         }
     }
 
@@ -29,10 +116,10 @@ impl TenantSetup {
     }
 }
 
-/// Tenant setups, with a default for tenants that have none of their own.
+/// Tenant setups, with an optional default for tenants that have none of their own.
 #[derive(Clone, Default)]
 pub struct Tenants {
-    default: Arc<TenantSetup>,
+    default: Option<Arc<TenantSetup>>,
     by_id: HashMap<String, Arc<TenantSetup>>,
 }
 
@@ -40,9 +127,15 @@ impl Tenants {
     /// Every tenant gets `setup`, unless given its own.
     pub fn new(default: TenantSetup) -> Tenants {
         Tenants {
-            default: Arc::new(default),
+            default: Some(Arc::new(default)),
             by_id: HashMap::new(),
         }
+    }
+
+    /// Only the tenants added with [`Tenants::with_tenant`] exist; the host refuses events of
+    /// any other tenant (as a platform loading manifests wants).
+    pub fn none() -> Tenants {
+        Tenants::default()
     }
 
     pub fn with_tenant(mut self, tenant: &str, setup: TenantSetup) -> Tenants {
@@ -50,12 +143,36 @@ impl Tenants {
         self
     }
 
-    pub fn get(&self, tenant: &str) -> &Arc<TenantSetup> {
-        self.by_id.get(tenant).unwrap_or(&self.default)
+    /// Replaces (or adds) one tenant's setup in place.
+    pub fn set(&mut self, tenant: &str, setup: Arc<TenantSetup>) {
+        self.by_id.insert(tenant.to_owned(), setup);
+    }
+
+    /// The tenant's setup, the default one, or `None` for an unknown tenant.
+    pub fn get(&self, tenant: &str) -> Option<&Arc<TenantSetup>> {
+        self.by_id.get(tenant).or(self.default.as_ref())
+    }
+
+    /// The tenant's own setup (not the default).
+    pub fn get_own(&self, tenant: &str) -> Option<&Arc<TenantSetup>> {
+        self.by_id.get(tenant)
+    }
+
+    /// Tenants with a setup of their own.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.by_id.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
     }
 
     /// Evaluates events of any tenants, each with its tenant's rules; the reports come back
-    /// in input order.
+    /// in input order. An unknown tenant's events get empty reports (no rule ran).
     pub fn evaluate<E: Borrow<WriteEvent>>(&self, events: &[E]) -> Evaluation {
         let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, e) in events.iter().enumerate() {
@@ -68,7 +185,10 @@ impl Tenants {
         let mut runs = Vec::new();
         for (tenant, indices) in groups {
             let group: Vec<&WriteEvent> = indices.iter().map(|&i| events[i].borrow()).collect();
-            let evaluation = self.get(tenant).rules.evaluate(&group);
+            let evaluation = match self.get(tenant) {
+                Some(setup) => setup.rules.evaluate(&group),
+                None => RuleSet::default().evaluate(&group),
+            };
             for (&i, report) in indices.iter().zip(evaluation.events) {
                 reports[i] = Some(report);
             }

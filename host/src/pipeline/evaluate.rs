@@ -1,20 +1,27 @@
 //! The CPU-bound stage of a submission, run on the blocking pool: evaluate each tenant's
-//! events with its rules, plan, route, and count.
+//! events with its rules, confine and plan, apply failure policies, route, and count.
 
 use std::sync::Arc;
 
-use super::route::{EventOrigin, Routed, route};
-use super::stats::Stats;
+use super::confine;
+use super::options::Rejection;
+use super::route::{EventOrigin, Origin, Routed, route};
+use super::stats::{Counters, Stats};
+use crate::backend::{Op, OpKind};
 use crate::event::WriteEvent;
-use crate::plan::Outcome;
-use crate::ruleset::{TenantGroup, group_by_tenant};
-use crate::tenants::Tenants;
+use crate::plan::{Outcome, PlannedTarget};
+use crate::policy::{FailurePolicy, FallbackScope};
+use crate::ruleset::{BoundRule, EventReport, TenantGroup, group_by_tenant};
+use crate::target::{Strategy, TargetKind};
+use crate::tenants::{TenantSetup, Tenants};
 
 /// One event's routed operations, and the (tenant, transaction) that holds them, if any.
 #[derive(Default, Clone)]
 pub(super) struct EventRouting {
     pub tx: Option<(String, String)>,
     pub routed: Vec<Routed>,
+    /// Set when a rule with the `fail` policy failed: nothing of the event is applied.
+    pub rejected: Option<Rejection>,
 }
 
 pub(super) struct Evaluated {
@@ -41,8 +48,21 @@ pub(super) fn evaluate_and_route(
     let mut failures = 0;
     // Events go to their tenant's rule set by value; `indices` maps back to input order.
     for (tenant, TenantGroup { indices, events }) in group_by_tenant(events) {
-        let setup = tenants.get(&tenant);
-        let evaluation = setup.rules.evaluate_owned(events);
+        // The caller refused unknown tenants before evaluation; a setup removed since then
+        // leaves its events with an empty one (nothing to evaluate, nothing lost silently:
+        // they are counted as events).
+        let empty = Arc::new(TenantSetup::default());
+        let setup = tenants.get(&tenant).unwrap_or(&empty);
+        let mut evaluation = setup.rules.evaluate_owned(events);
+        let mut policy = PolicyCounts::default();
+        let mut whole_tenant: Vec<Option<FallbackRule>> = vec![None; indices.len()];
+        for ((&i, report), whole) in indices
+            .iter()
+            .zip(evaluation.events.iter_mut())
+            .zip(whole_tenant.iter_mut())
+        {
+            (out[i].rejected, *whole) = enforce(tenants, setup, report, i, &mut policy);
+        }
         // Count before the plans are moved into routing.
         stats.update(|s| {
             s.events += indices.len() as u64;
@@ -63,20 +83,28 @@ pub(super) fn evaluate_and_route(
                     s.target(p.kind, p.strategy);
                 }
             }
+            policy.add_to(s);
         });
         let (mut cascaded, mut truncated) = (0, 0);
-        for (&i, report) in indices.iter().zip(evaluation.events) {
+        for ((&i, report), whole) in indices.iter().zip(evaluation.events).zip(whole_tenant) {
+            if out[i].rejected.is_some() {
+                continue;
+            }
             let origin = origins[i].clone();
             let tx = origin
                 .transaction
                 .as_ref()
                 .map(|t| (tenant.clone(), t.clone()));
-            let routed = route(origin, report.plan, &setup.relationships);
+            let mut routed = route(origin.clone(), report.plan, &setup.relationships);
+            if let Some(rule) = whole {
+                routed.routed.push(rule.tenant_op(&origin));
+            }
             cascaded += routed.cascaded;
             truncated += routed.truncated;
             out[i] = EventRouting {
                 tx,
                 routed: routed.routed,
+                rejected: None,
             };
         }
         stats.update(|s| {
@@ -88,4 +116,154 @@ pub(super) fn evaluate_and_route(
         events: out,
         failures,
     }
+}
+
+/// Policy outcomes of one tenant group, added to the stats under one lock.
+#[derive(Default)]
+struct PolicyCounts {
+    fallbacks: u64,
+    skips: u64,
+    rejected: u64,
+    confined: u64,
+}
+
+impl PolicyCounts {
+    fn add_to(&self, s: &mut Counters) {
+        s.rule_fallbacks += self.fallbacks;
+        s.rule_skips += self.skips;
+        s.events_failed_by_rule += self.rejected;
+        s.confinement_violations += self.confined;
+    }
+}
+
+fn bound_rule<'s>(setup: &'s TenantSetup, name: &str, version: &str) -> Option<&'s BoundRule> {
+    setup
+        .rules
+        .rules()
+        .iter()
+        .find(|b| b.rule.name() == name && b.rule.info().version == version)
+}
+
+/// A failed rule whose fallback invalidates the whole tenant.
+#[derive(Clone)]
+struct FallbackRule {
+    rule: Arc<str>,
+    version: Arc<str>,
+    sha256: Arc<str>,
+}
+
+impl FallbackRule {
+    fn tenant_op(self, event: &Arc<EventOrigin>) -> Routed {
+        Routed {
+            op: Op {
+                tenant: event.tenant.clone(),
+                kind: OpKind::Tenant,
+                value: String::new(),
+            },
+            strategy: Strategy::Immediate,
+            origin: Arc::new(Origin {
+                event: event.clone(),
+                rule: self.rule,
+                rule_version: self.version,
+                rule_sha256: self.sha256,
+                fallback: true,
+                target_kind: TargetKind::Pattern,
+                target: "*".into(),
+                strategy: Strategy::Immediate,
+                cascaded_from: None,
+            }),
+        }
+    }
+}
+
+/// Confines one event's plan to its tenant and applies the failure policy of every rule that
+/// failed on it (or whose targets were confined). Returns the rejection when a `fail` rule
+/// failed, and the rule whose fallback is the whole tenant, if any; a `fallback` rule with
+/// the resource scope adds its tag to the plan here.
+fn enforce(
+    tenants: &Tenants,
+    setup: &TenantSetup,
+    report: &mut EventReport,
+    index: usize,
+    counts: &mut PolicyCounts,
+) -> (Option<Rejection>, Option<FallbackRule>) {
+    let tenant = report.tenant.as_str();
+    // (rule, version, why) of every failure on this event.
+    let mut failed: Vec<(Arc<str>, Arc<str>, String)> = report
+        .outcomes
+        .iter()
+        .filter_map(|o| match &o.result {
+            Outcome::Error { failure, .. } => {
+                Some((o.rule.clone(), o.version.clone(), failure.code().to_owned()))
+            }
+            Outcome::Ok { .. } => None,
+        })
+        .collect();
+    report.plan.retain(|p| {
+        let Err(violation) = confine::check(tenant, tenants, p.kind, &p.value) else {
+            return true;
+        };
+        counts.confined += 1;
+        tracing::warn!(
+            tenant,
+            rule = %p.rule,
+            target = %p.value,
+            %violation,
+            "target outside the tenant's namespace rejected"
+        );
+        if !failed.iter().any(|(r, _, _)| *r == p.rule) {
+            failed.push((
+                p.rule.clone(),
+                p.rule_version.clone(),
+                format!("confinement: {violation}"),
+            ));
+        }
+        false
+    });
+    let (mut rejection, mut whole_tenant) = (None, None);
+    for (rule, version, why) in failed {
+        let Some(bound) = bound_rule(setup, &rule, &version) else {
+            continue;
+        };
+        match bound.on_failure {
+            FailurePolicy::Fallback => {
+                counts.fallbacks += 1;
+                if bound.fallback == FallbackScope::Tenant {
+                    whole_tenant = Some(FallbackRule {
+                        rule: rule.clone(),
+                        version: version.clone(),
+                        sha256: bound.rule.inner.sha256_hex.clone(),
+                    });
+                } else {
+                    report.plan.push(PlannedTarget {
+                        kind: TargetKind::Tag,
+                        value: report.resource.clone(),
+                        strategy: Strategy::Immediate,
+                        cascade: false,
+                        priority: bound.priority,
+                        rule: rule.clone(),
+                        rule_version: version.clone(),
+                        rule_sha256: bound.rule.inner.sha256_hex.clone(),
+                        fallback: true,
+                    });
+                }
+            }
+            FailurePolicy::Skip => {
+                counts.skips += 1;
+                tracing::warn!(tenant, rule = %rule, failure = %why, "rule failed; skipped by its policy");
+            }
+            FailurePolicy::Fail => {
+                if rejection.is_none() {
+                    counts.rejected += 1;
+                    rejection = Some(Rejection {
+                        index,
+                        tenant: tenant.to_owned(),
+                        rule: rule.to_string(),
+                        failure: why,
+                    });
+                }
+            }
+        }
+    }
+    (rejection, whole_tenant)
 }

@@ -8,6 +8,7 @@
 
 mod apply;
 mod batcher;
+pub mod confine;
 mod evaluate;
 pub mod explain;
 mod options;
@@ -16,6 +17,8 @@ pub mod stats;
 mod tx;
 mod worker;
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -26,16 +29,26 @@ use tokio_util::task::TaskTracker;
 
 use crate::backend::Backend;
 use crate::cache::Cache;
+use crate::engine::Engine;
 use crate::event::WriteEvent;
 use crate::ingest::check_event;
+use crate::manifest::{self, ManifestError};
 use crate::target::Strategy;
-use crate::tenants::Tenants;
+use crate::tenants::{TenantInForce, TenantSetup, Tenants};
 use batcher::Batcher;
 use explain::ExplainLog;
-pub use options::{HostError, HostOptions, SubmitReport};
+pub use options::{HostError, HostOptions, Rejection, SubmitReport};
 use route::Routed;
 use stats::{Stats, StatsSnapshot};
 use tx::Transactions;
+
+/// What a [`Tagbust::reload`] swapped in, and what it replaced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reloaded {
+    pub tenant: String,
+    pub now: TenantInForce,
+    pub previous: Option<TenantInForce>,
+}
 
 /// Builds a [`Tagbust`] host.
 pub struct Builder<B: Backend> {
@@ -121,7 +134,8 @@ impl<B: Backend> Tagbust<B> {
     pub fn builder(backend: Arc<B>) -> Builder<B> {
         Builder {
             backend,
-            tenants: Tenants::default(),
+            // Until told otherwise, every tenant exists and has no rules.
+            tenants: Tenants::new(TenantSetup::default()),
             options: HostOptions::default(),
         }
     }
@@ -144,9 +158,76 @@ impl<B: Backend> Tagbust<B> {
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(tenants);
     }
 
+    fn tenants(&self) -> Arc<Tenants> {
+        self.inner
+            .tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces (or adds) one tenant's setup atomically; batches already evaluating finish
+    /// with the old one.
+    pub fn set_tenant(&self, tenant: &str, setup: TenantSetup) {
+        let mut guard = self
+            .inner
+            .tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut next = Tenants::clone(&guard);
+        next.set(tenant, Arc::new(setup));
+        *guard = Arc::new(next);
+    }
+
+    /// Hot reload: loads the tenant manifest at `path` and swaps its tenant's setup in.
+    ///
+    /// The rules compile on the blocking pool while the old version keeps serving (identical
+    /// component bytes are not compiled again); on success the new setup replaces the old one
+    /// atomically, and batches in flight finish on the old one. A broken manifest or component
+    /// is refused with the file and field to blame, and the old version stays live. The
+    /// versions and sha256 in force show in [`Tagbust::stats`] (`tenants`) and in every
+    /// explain record (`rule_version`, `rule_sha256`).
+    pub async fn reload(&self, engine: &Engine, path: &Path) -> Result<Reloaded, ManifestError> {
+        let (engine, owned) = (engine.clone(), path.to_path_buf());
+        let loaded = tokio::task::spawn_blocking(move || manifest::load(&engine, &owned))
+            .await
+            .map_err(|e| ManifestError {
+                file: path.display().to_string(),
+                field: String::new(),
+                message: format!("loading was interrupted: {e}"),
+            })
+            .and_then(|r| r);
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.inner.stats.update(|s| s.reloads_failed += 1);
+                tracing::warn!(error = %e, "manifest reload refused; the old version stays live");
+                return Err(e);
+            }
+        };
+        let previous = self
+            .tenants()
+            .get_own(&loaded.tenant)
+            .map(|setup| setup.in_force());
+        let now = loaded.setup.in_force();
+        self.set_tenant(&loaded.tenant, loaded.setup);
+        self.inner.stats.update(|s| s.reloads += 1);
+        tracing::info!(tenant = %loaded.tenant, manifest = %path.display(), "tenant reloaded");
+        Ok(Reloaded {
+            tenant: loaded.tenant,
+            now,
+            previous,
+        })
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
         let mut s = self.inner.stats.snapshot();
         s.transactions_open = lock(&self.inner.txs).len() as u64;
+        let tenants = self.tenants();
+        s.tenants = tenants
+            .ids()
+            .filter_map(|id| tenants.get_own(id).map(|t| (id.to_owned(), t.in_force())))
+            .collect();
         s
     }
 
@@ -177,6 +258,8 @@ impl<B: Backend> Tagbust<B> {
                 message,
             });
         }
+        let tenants = self.tenants();
+        self.admit(&tenants, &events)?;
         let pending = lock(&inner.batcher).len();
         if pending >= inner.options.max_pending_ops {
             let n = events.len() as u64;
@@ -185,11 +268,6 @@ impl<B: Backend> Tagbust<B> {
         }
         let n = events.len();
         let first_seq = inner.seq.fetch_add(n as u64, Ordering::Relaxed);
-        let tenants = inner
-            .tenants
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
         let stats = inner.stats.clone();
         let span = tracing::debug_span!("tagbust.submit", events = n);
         let evaluated = tokio::task::spawn_blocking(move || {
@@ -206,7 +284,17 @@ impl<B: Backend> Tagbust<B> {
         };
         let mut now: Vec<Routed> = Vec::new();
         let mut batched: Vec<Routed> = Vec::new();
-        for evaluate::EventRouting { tx, routed } in evaluated.events {
+        let mut rejected = Vec::new();
+        for evaluate::EventRouting {
+            tx,
+            routed,
+            rejected: rejection,
+        } in evaluated.events
+        {
+            if let Some(rejection) = rejection {
+                rejected.push(rejection);
+                continue;
+            }
             report.targets += routed.len();
             match tx {
                 Some((tenant, tx)) => {
@@ -239,7 +327,47 @@ impl<B: Backend> Tagbust<B> {
         if pending >= inner.options.batch_max_ops && !inner.degraded.load(Ordering::Relaxed) {
             self.flush().await?;
         }
+        if !rejected.is_empty() {
+            return Err(HostError::Rejected {
+                rejected,
+                report: Box::new(report),
+            });
+        }
         Ok(report)
+    }
+
+    /// Refuses a submission with an event of an unknown tenant, or of a tenant over its rate.
+    fn admit(&self, tenants: &Tenants, events: &[WriteEvent]) -> Result<(), HostError> {
+        let n = events.len() as u64;
+        if let Some(index) = events.iter().position(|e| tenants.get(&e.tenant).is_none()) {
+            self.inner.stats.update(|s| {
+                s.events_rejected += n;
+                s.events_unknown_tenant += 1;
+            });
+            return Err(HostError::UnknownTenant {
+                index,
+                tenant: events[index].tenant.clone(),
+            });
+        }
+        let mut per_tenant: HashMap<&str, usize> = HashMap::new();
+        for e in events {
+            if tenants.get(&e.tenant).is_some_and(|t| t.rate.is_some()) {
+                *per_tenant.entry(e.tenant.as_str()).or_default() += 1;
+            }
+        }
+        for (tenant, count) in per_tenant {
+            let Some(rate) = tenants.get(tenant).and_then(|t| t.rate.as_ref()) else {
+                continue;
+            };
+            if !rate.try_take(count) {
+                self.inner.stats.update(|s| s.events_rate_limited += n);
+                return Err(HostError::RateLimited {
+                    tenant: tenant.to_owned(),
+                    limit: rate.per_window(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Queues batched operations; returns how many are pending.

@@ -74,6 +74,41 @@ pub enum HostError {
     },
     #[error("rule evaluation was interrupted: {0}")]
     Evaluation(String),
+    #[error(
+        "event {index} refused: unknown tenant `{tenant}` (no manifest loaded for it; nothing in this submission was applied)"
+    )]
+    UnknownTenant { index: usize, tenant: String },
+    #[error(
+        "tenant `{tenant}` is over its limit of {limit} events per second; submission refused (retry later)"
+    )]
+    RateLimited { tenant: String, limit: u32 },
+    #[error("{} event(s) rejected by a rule's `fail` policy (first: {}); the other events were applied", .rejected.len(), .rejected.first().map(ToString::to_string).unwrap_or_default())]
+    Rejected {
+        rejected: Vec<Rejection>,
+        /// What the submission did with the events that were not rejected.
+        report: Box<SubmitReport>,
+    },
+}
+
+/// An event rejected because a rule with the `fail` policy failed on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The event's index in the submission.
+    pub index: usize,
+    pub tenant: String,
+    pub rule: String,
+    /// The failure code (`timeout`, `trap`, …) or `confinement: …`.
+    pub failure: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "event {} of tenant `{}`: rule `{}` failed: {}",
+            self.index, self.tenant, self.rule, self.failure
+        )
+    }
 }
 
 /// What one submission did.

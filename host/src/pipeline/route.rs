@@ -45,6 +45,10 @@ pub struct Origin {
     pub event: Arc<EventOrigin>,
     pub rule: Arc<str>,
     pub rule_version: Arc<str>,
+    pub rule_sha256: Arc<str>,
+    /// Added by the failure policy because the rule failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
     pub target_kind: TargetKind,
     pub target: String,
     pub strategy: Strategy,
@@ -102,6 +106,8 @@ pub fn route(
             event: event.clone(),
             rule: p.rule,
             rule_version: p.rule_version,
+            rule_sha256: p.rule_sha256,
+            fallback: p.fallback,
             target_kind: p.kind,
             target: p.value,
             strategy: p.strategy,

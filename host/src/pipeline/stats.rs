@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::backend::OpKind;
 use crate::target::{Strategy, TargetKind};
+use crate::tenants::TenantInForce;
 
 /// Per-rule counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -27,6 +28,21 @@ pub struct StatsSnapshot {
     pub events_rejected: u64,
     /// Events refused because too many invalidations were waiting for the backend.
     pub events_refused_backpressure: u64,
+    /// Events refused because their tenant has no setup (counted in `events_rejected` too).
+    pub events_unknown_tenant: u64,
+    /// Events refused because their tenant was over its `max_events_per_second`.
+    pub events_rate_limited: u64,
+    /// Events rejected because a rule with the `fail` policy failed on them.
+    pub events_failed_by_rule: u64,
+    /// Rule failures answered by the `fallback` policy (a conservative invalidation).
+    pub rule_fallbacks: u64,
+    /// Rule failures answered by the `skip` policy.
+    pub rule_skips: u64,
+    /// Targets rejected because they reached outside their tenant's namespace.
+    pub confinement_violations: u64,
+    /// Manifests swapped in by `reload`, and refused (the old version stayed live).
+    pub reloads: u64,
+    pub reloads_failed: u64,
     pub rules: BTreeMap<String, RuleStats>,
     /// Planned targets, by `kind/strategy` (e.g. `tag/batched`).
     pub targets: BTreeMap<String, u64>,
@@ -51,6 +67,9 @@ pub struct StatsSnapshot {
     pub fills_stored: u64,
     pub fills_refused: u64,
     pub swept: u64,
+    /// Each tenant's rules in force (name, version, sha256) and the manifest they came from;
+    /// tenants served by the default setup are not listed.
+    pub tenants: BTreeMap<String, TenantInForce>,
 }
 
 /// Counters updated per batch, indexed by enum so counting allocates nothing.

@@ -1,0 +1,138 @@
+//! Keeping every target a rule returns inside its tenant's namespace.
+//!
+//! Backends already put every key under its tenant (`tb:{tenant}:…` in Redis, a map per tenant
+//! in memory), so no target can reach another tenant's data. A target that *tries* to is still
+//! worth catching: the rule is broken or hostile, and whatever it meant to invalidate did not
+//! happen. Such a target is rejected (dropped from the plan), counted, logged at WARN with the
+//! tenant and rule, and the rule's failure policy applies as for any other failure.
+
+use std::fmt;
+
+use crate::target::TargetKind;
+use crate::tenants::Tenants;
+
+/// Why a target was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// A `..` segment: path traversal.
+    Traversal,
+    /// Starts with `/` or `\`: an absolute key.
+    Absolute,
+    /// Names another tenant: its prefix (`globex:…`), or its hash tag (`{globex}`).
+    OtherTenant(String),
+    /// Spells the backend's own key layout (`tb:{…}:…`).
+    BackendKey,
+    /// A control character (NUL, newline, …).
+    ControlCharacter,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Traversal => f.write_str("path traversal (`..`)"),
+            Violation::Absolute => f.write_str("absolute key"),
+            Violation::OtherTenant(t) => write!(f, "names another tenant (`{t}`)"),
+            Violation::BackendKey => f.write_str("spells the backend's key layout"),
+            Violation::ControlCharacter => f.write_str("control character"),
+        }
+    }
+}
+
+/// Checks one target of `tenant`; `tenants` tells which other tenants exist.
+pub fn check(
+    tenant: &str,
+    tenants: &Tenants,
+    kind: TargetKind,
+    value: &str,
+) -> Result<(), Violation> {
+    if value.chars().any(char::is_control) {
+        return Err(Violation::ControlCharacter);
+    }
+    if value.starts_with(['/', '\\']) {
+        return Err(Violation::Absolute);
+    }
+    if value.split([':', '/', '\\']).any(|s| s == "..") {
+        return Err(Violation::Traversal);
+    }
+    // A pattern's leading wildcards would let it start anywhere: look past them.
+    let head = match kind {
+        TargetKind::Pattern => value.trim_start_matches(['*', '?']),
+        _ => value,
+    };
+    let first = head.split([':', '/']).next().unwrap_or("");
+    let other = |name: &str| name != tenant && tenants.get_own(name).is_some();
+    if other(first) {
+        return Err(Violation::OtherTenant(first.to_owned()));
+    }
+    if let Some(open) = value.find('{') {
+        let inner = &value[open + 1..];
+        if let Some(close) = inner.find('}') {
+            let tag = &inner[..close];
+            if other(tag) {
+                return Err(Violation::OtherTenant(tag.to_owned()));
+            }
+            if value[..open].ends_with(':') && inner[close + 1..].starts_with(':') {
+                return Err(Violation::BackendKey);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenants::TenantSetup;
+
+    fn tenants() -> Tenants {
+        Tenants::none()
+            .with_tenant("acme", TenantSetup::default())
+            .with_tenant("globex", TenantSetup::default())
+    }
+
+    fn key(value: &str) -> Result<(), Violation> {
+        check("acme", &tenants(), TargetKind::Key, value)
+    }
+
+    #[test]
+    fn ordinary_targets_pass() {
+        for v in [
+            "user:42",
+            "acme:user:42",
+            "feed/home",
+            "a.b-c_d",
+            "{run_id}x",
+            "..x",
+        ] {
+            assert_eq!(key(v), Ok(()), "{v}");
+        }
+        let t = tenants();
+        assert_eq!(check("acme", &t, TargetKind::Pattern, "*:42"), Ok(()));
+    }
+
+    #[test]
+    fn attempts_to_leave_the_tenant_are_caught() {
+        assert_eq!(
+            key("globex:user:42"),
+            Err(Violation::OtherTenant("globex".into()))
+        );
+        assert_eq!(
+            key("x{globex}y"),
+            Err(Violation::OtherTenant("globex".into()))
+        );
+        assert_eq!(key("tb:{acme}:e:k"), Err(Violation::BackendKey));
+        assert_eq!(key("user/../../globex"), Err(Violation::Traversal));
+        assert_eq!(key("a:..:b"), Err(Violation::Traversal));
+        assert_eq!(key("/etc/passwd"), Err(Violation::Absolute));
+        assert_eq!(key("a\0b"), Err(Violation::ControlCharacter));
+        let t = tenants();
+        assert_eq!(
+            check("acme", &t, TargetKind::Pattern, "**globex:*"),
+            Err(Violation::OtherTenant("globex".into()))
+        );
+        assert_eq!(
+            check("acme", &t, TargetKind::Tag, "globex"),
+            Err(Violation::OtherTenant("globex".into()))
+        );
+    }
+}
