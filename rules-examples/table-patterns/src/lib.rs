@@ -14,6 +14,7 @@
 //!
 //! Build: `cargo build -p rule-table-patterns --target wasm32-wasip2 --profile guest`.
 
+use tagbust_guest::template::escape_glob;
 use tagbust_guest::{Context, Decision, Rule, RuleError, RuleInfo, WriteEvent};
 
 /// Table → the cached views computed from it (their keys start with the view name).
@@ -98,18 +99,6 @@ impl Rule for TablePatterns {
         }
         Ok(decision)
     }
-}
-
-/// Escapes glob metacharacters in a value, so `USD*` in data cannot widen a pattern.
-fn escape_glob(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 tagbust_guest::export_rule!(TablePatterns);
