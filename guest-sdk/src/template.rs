@@ -2,6 +2,8 @@
 //!
 //! A placeholder names `tenant`, `resource`, `operation`, `id` (one of the event's ids, given by
 //! the caller), or any key of the event's context. `{{` and `}}` are literal braces.
+//!
+//! [`escape_glob`] makes a value safe to place inside a glob `pattern` target.
 
 use crate::{RuleError, WriteEvent};
 
@@ -49,6 +51,19 @@ pub fn render(template: &str, event: &WriteEvent, id: Option<&str>) -> Result<St
     Ok(out)
 }
 
+/// Escapes glob metacharacters (`*`, `?`, `[`, `]`, backslash) in a value placed inside a
+/// pattern, so data such as an id `7*` cannot widen `user:7*:*` to every user.
+pub fn escape_glob(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +102,11 @@ mod tests {
             render("a}b", &event(), None),
             Err(RuleError::Config(_))
         ));
+    }
+
+    #[test]
+    fn glob_metacharacters_are_escaped() {
+        assert_eq!(escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+        assert_eq!(escape_glob("plain:7"), "plain:7");
     }
 }

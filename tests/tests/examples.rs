@@ -5,6 +5,8 @@ use tagbust_tests::{components, event, load};
 
 /// Example rules with a test in this file; a new example rule must be added here.
 const TESTED: &[&str] = &[
+    "rule-bulk-models",
+    "rule-context-hierarchy",
     "rule-published-feeds",
     "rule-table-patterns",
     "rule-task-controllers",
@@ -240,4 +242,43 @@ async fn user_sessions_cascades_bumps_and_batches() {
     );
     host.flush().await.expect("flush");
     assert!(cache.get("t", "online").await.expect("get").is_none());
+}
+
+fn values(set: &RuleSet, e: tagbust::WriteEvent) -> Vec<String> {
+    plan_values(set, e).into_iter().map(|(_, v, _)| v).collect()
+}
+
+#[test]
+fn bulk_models_covers_bulk_writes_without_ids() {
+    let set = RuleSet::new(vec![BoundRule::new(load(components::BULK_MODELS))]);
+    let e = event("k", "agent_memory", Operation::BulkDelete);
+    assert_eq!(
+        values(&set, e),
+        vec!["agent_memory:queries", "agent_memory"]
+    );
+}
+
+#[test]
+fn context_hierarchy_is_scoped_to_the_user() {
+    let set = RuleSet::new(vec![BoundRule::new(load(components::CONTEXT_HIERARCHY))]);
+    let mut e = event("t", "branch_contexts", Operation::Update);
+    e.ids = vec!["b1".into()];
+    e.context.insert("user_id".into(), "alice".into());
+    assert_eq!(
+        values(&set, e.clone()),
+        vec!["ctx:alice:branch:b1", "inherit:alice:branch:b1"]
+    );
+    e.context.clear();
+    let evaluation = set.evaluate(&[e]);
+    assert!(evaluation.events[0].plan.is_empty());
+    assert!(matches!(
+        &evaluation.events[0].outcomes[0].result,
+        tagbust::Outcome::Error {
+            failure: tagbust::RuleFailure::Rule {
+                kind: tagbust::RuleErrorKind::InvalidEvent,
+                ..
+            },
+            ..
+        }
+    ));
 }

@@ -10,10 +10,12 @@
 //! `entity_id` field, or the same key in its context), the patterns narrow to
 //! `{view}:*currency:{value}*`, for old and new values both, instead of killing every
 //! currency's views. (A prefix such as `USD` also matches `USDX`: over-invalidation, never
-//! under.)
+//! under.) A write to reference data (`fx_rates`, `entities`) narrows the same way over every
+//! view: that is invalidation by currency or by entity.
 //!
 //! Build: `cargo build -p rule-table-patterns --target wasm32-wasip2 --profile guest`.
 
+use tagbust_guest::template::escape_glob;
 use tagbust_guest::{Context, Decision, Rule, RuleError, RuleInfo, WriteEvent};
 
 /// Table → the cached views computed from it (their keys start with the view name).
@@ -38,6 +40,21 @@ pub const DEPENDENCIES: &[(&str, &[&str])] = &[
     ),
     ("deal_bookings", &["hedge_positions", "deal_summary"]),
     ("gl_entries", &["gl_balances", "hedge_effectiveness"]),
+    // Reference data every view reads: a rate or an entity changes every view of that
+    // currency or entity (the seed's manual "invalidate by currency / by entity").
+    ("fx_rates", EVERY_VIEW),
+    ("entities", EVERY_VIEW),
+];
+
+/// Every cached view.
+const EVERY_VIEW: &[&str] = &[
+    "hedge_positions",
+    "v_available_amounts_fast",
+    "v_entity_capacity_complete",
+    "exposure_analysis",
+    "hedge_effectiveness",
+    "deal_summary",
+    "gl_balances",
 ];
 
 /// The fields whose value narrows a pattern.
@@ -100,18 +117,6 @@ impl Rule for TablePatterns {
     }
 }
 
-/// Escapes glob metacharacters in a value, so `USD*` in data cannot widen a pattern.
-fn escape_glob(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 tagbust_guest::export_rule!(TablePatterns);
 
 #[cfg(test)]
@@ -155,6 +160,14 @@ mod tests {
         let e =
             WriteEvent::new("t", "gl_entries", Operation::Delete).with_context("entity_id", "E*");
         assert_eq!(patterns(e)[0], "gl_balances:*entity:E\\**");
+    }
+
+    #[test]
+    fn a_rate_change_kills_every_view_of_its_currency() {
+        let e = WriteEvent::new("t", "fx_rates", Operation::Upsert).with_context("currency", "USD");
+        let p = patterns(e);
+        assert_eq!(p.len(), EVERY_VIEW.len());
+        assert!(p.iter().all(|p| p.ends_with(":*currency:USD*")), "{p:?}");
     }
 
     #[test]

@@ -10,10 +10,13 @@
 //!   misses), since preferences are read often and written rarely;
 //! - a write that only touches `last_seen` refreshes `presence:{id}` **batched**: presence
 //!   updates arrive in storms and one invalidation per window is plenty;
-//! - deleting users invalidates everything about them immediately, cascading.
+//! - deleting users invalidates everything about them immediately, cascading, and also every
+//!   namespaced key `user:{id}:{subtype}` (`user:42:session`, `user:42:avatar`, …) through the
+//!   glob `user:{id}:*`, so a subtype the service cached without a tag still dies.
 //!
 //! Build: `cargo build -p rule-user-sessions --target wasm32-wasip2 --profile guest`.
 
+use tagbust_guest::template::escape_glob;
 use tagbust_guest::{
     Context, Decision, Operation, Rule, RuleError, RuleInfo, Strategy, Target, WriteEvent,
 };
@@ -46,6 +49,10 @@ impl Rule for UserSessions {
                 continue;
             }
             decision.add(Target::tag(format!("user:{id}")).cascade());
+            if deleted {
+                let id = escape_glob(id);
+                decision.add(Target::pattern(format!("user:{id}:*")));
+            }
             if event.changed("preferences") && !deleted {
                 decision.add(Target::tag(format!("preferences:{id}")).strategy(Strategy::Lazy));
             }
@@ -107,7 +114,14 @@ mod tests {
     fn bulk_deletes_cascade_for_every_id() {
         let e = WriteEvent::new("t", "users", Operation::BulkDelete).with_ids(["1", "2", "3"]);
         let t = targets(e);
-        assert_eq!(t.len(), 3);
-        assert!(t.iter().all(|(v, _, c)| v.starts_with("user:") && *c));
+        assert_eq!(t.len(), 6);
+        assert_eq!(t[0], ("user:1".into(), None, true));
+        assert_eq!(t[1], ("user:1:*".into(), None, false));
+    }
+
+    #[test]
+    fn a_deleted_users_namespaced_keys_match_only_that_user() {
+        let e = WriteEvent::new("t", "users", Operation::Delete).with_ids(["4*"]);
+        assert_eq!(targets(e)[1].0, "user:4\\*:*");
     }
 }

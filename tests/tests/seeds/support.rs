@@ -1,0 +1,251 @@
+//! What every seed replay shares: a host on any backend, a Redis fixture with its own key
+//! prefix, the macro that runs one scenario on both backends, and a backend that records its
+//! calls.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tagbust::backend::{RedisBackend, RedisOptions};
+use tagbust::{
+    Backend, BackendError, BoundRule, FillLease, FillOutcome, HostError, HostOptions, NewEntry, Op,
+    OpOutcome, RuleConfig, RuleSet, SubmitReport, Tagbust, TenantSetup, Tenants,
+};
+use tagbust_tests::{TestRedis, load};
+
+/// The shared Redis the replays use: database 11 (12, 13 and 15 belong to other tests).
+pub fn redis_url() -> String {
+    std::env::var("TAGBUST_SEEDS_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/11".into())
+}
+
+/// Runs each named scenario (`async fn name<B: Backend>(backend: B)`) twice, as the tests
+/// `name::memory` and `name::redis`.
+macro_rules! on_both_backends {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn memory() {
+                super::$scenario(tagbust::MemoryBackend::new()).await;
+            }
+
+            #[tokio::test]
+            async fn redis() {
+                let redis = $crate::support::SharedRedis::new(stringify!($scenario));
+                super::$scenario(redis.connect().await).await;
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;
+
+/// A key prefix of its own on the shared Redis; its keys are removed on drop, even when the
+/// test fails.
+pub struct SharedRedis {
+    prefix: String,
+}
+
+impl SharedRedis {
+    pub fn new(scenario: &str) -> SharedRedis {
+        SharedRedis {
+            prefix: format!("tbseed-{scenario}-{}", std::process::id()),
+        }
+    }
+
+    pub async fn connect(&self) -> RedisBackend {
+        let options = RedisOptions {
+            prefix: self.prefix.clone(),
+            ..RedisOptions::default()
+        };
+        RedisBackend::connect(&redis_url(), options)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the seed replays need Redis at {} ({e}); .ci/run starts one",
+                    redis_url()
+                )
+            })
+    }
+}
+
+impl Drop for SharedRedis {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("UNLINK").arg(&keys).query(&mut conn);
+        }
+    }
+}
+
+/// A host whose every tenant runs `rules` (component paths, no configuration).
+pub fn host<B: Backend>(backend: B, rules: &[&str], options: HostOptions) -> Tagbust<B> {
+    let rules = rules
+        .iter()
+        .map(|path| BoundRule::new(load(path)))
+        .collect();
+    host_with(
+        backend,
+        Tenants::new(TenantSetup::new(RuleSet::new(rules))),
+        options,
+    )
+}
+
+/// A host with its own tenant setups.
+pub fn host_with<B: Backend>(backend: B, tenants: Tenants, options: HostOptions) -> Tagbust<B> {
+    Tagbust::builder(Arc::new(backend))
+        .tenants(tenants)
+        .options(options)
+        .build()
+}
+
+/// A rule configuration from a JSON object.
+pub fn config(json: serde_json::Value) -> RuleConfig {
+    RuleConfig::from_json_object(json.as_object().expect("a JSON object"))
+}
+
+/// Stores `key` of `tenant` with `tags` (value `<key>`, 10 min TTL).
+pub async fn put<B: Backend>(host: &Tagbust<B>, tenant: &str, key: &str, tags: &[&str]) {
+    put_entry(host, tenant, key, tags, &[]).await;
+}
+
+/// Like [`put`], for an entry derived from the `depends_on` keys.
+pub async fn put_entry<B: Backend>(
+    host: &Tagbust<B>,
+    tenant: &str,
+    key: &str,
+    tags: &[&str],
+    depends_on: &[&str],
+) {
+    host.cache()
+        .set(NewEntry {
+            tenant: tenant.into(),
+            key: key.into(),
+            value: format!("<{key}>").into_bytes(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            ttl: Some(Duration::from_secs(600)),
+            depends_on: depends_on.iter().map(|k| (*k).to_owned()).collect(),
+        })
+        .await
+        .expect("set");
+}
+
+/// Which of `keys` are still cached for `tenant`, in the order given.
+pub async fn cached<'k, B: Backend>(
+    host: &Tagbust<B>,
+    tenant: &str,
+    keys: &[&'k str],
+) -> Vec<&'k str> {
+    let mut out = Vec::new();
+    for key in keys {
+        if host.cache().get(tenant, key).await.expect("get").is_some() {
+            out.push(*key);
+        }
+    }
+    out
+}
+
+/// A private redis-server (see `TestRedis`) and a host on it with short timeouts, so a test
+/// can take Redis away under the host.
+pub async fn private_redis_host(server: &TestRedis, tenants: Tenants) -> Tagbust<RedisBackend> {
+    let backend = RedisBackend::connect(
+        &server.url(),
+        RedisOptions {
+            timeout: Duration::from_millis(300),
+            attempts: 2,
+            backoff: Duration::from_millis(10),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .expect("connect to the private redis-server");
+    host_with(backend, tenants, HostOptions::default())
+}
+
+/// Flushes until the backend takes everything pending (it may still be reconnecting); a
+/// failed flush keeps its operations for the next one.
+pub async fn drain<B: Backend>(host: &Tagbust<B>) {
+    for _ in 0..200 {
+        if host.flush().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the backend never came back");
+}
+
+/// Accepts what a submission may return while the backend is down: applied, or kept for
+/// retry (never refused, never lost).
+pub fn kept_or_applied<T>(result: Result<T, HostError>) {
+    match result {
+        Ok(_) | Err(HostError::Backend { .. }) => {}
+        Err(other) => panic!("a backend outage must not refuse the write's invalidation: {other}"),
+    }
+}
+
+/// A real backend that records, for each `apply` call, the operations it was given.
+pub struct Recording<B> {
+    inner: B,
+    calls: Mutex<Vec<Vec<Op>>>,
+}
+
+impl<B: Backend> Recording<B> {
+    pub fn new(inner: B) -> Recording<B> {
+        Recording {
+            inner,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The `apply` calls so far, each with its operations.
+    pub fn calls(&self) -> Vec<Vec<Op>> {
+        self.calls.lock().expect("not poisoned").clone()
+    }
+}
+
+impl<B: Backend> Backend for Recording<B> {
+    async fn apply(&self, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
+        self.calls.lock().expect("not poisoned").push(ops.to_vec());
+        self.inner.apply(ops).await
+    }
+
+    async fn set(&self, entry: NewEntry) -> Result<(), BackendError> {
+        self.inner.set(entry).await
+    }
+
+    async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        self.inner.get(tenant, key).await
+    }
+
+    async fn begin_fill(
+        &self,
+        tenant: &str,
+        key: &str,
+        tags: &[String],
+    ) -> Result<FillLease, BackendError> {
+        self.inner.begin_fill(tenant, key, tags).await
+    }
+
+    async fn complete_fill(
+        &self,
+        lease: FillLease,
+        entry: NewEntry,
+    ) -> Result<FillOutcome, BackendError> {
+        self.inner.complete_fill(lease, entry).await
+    }
+
+    async fn sweep(&self, budget: usize) -> Result<usize, BackendError> {
+        self.inner.sweep(budget).await
+    }
+}
+
+/// Submits one event, which must be accepted.
+pub async fn submit<B: Backend>(host: &Tagbust<B>, event: tagbust::WriteEvent) -> SubmitReport {
+    host.submit(vec![event]).await.expect("submit")
+}
