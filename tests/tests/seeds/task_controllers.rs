@@ -10,8 +10,8 @@
 //! invalidation; here it is a configuration error naming the controller.
 
 use tagbust::{
-    Backend, BoundRule, FieldChange, HostOptions, LogLevel, OpKind, Operation, RuleConfig, RuleSet,
-    TenantSetup, Tenants, WriteEvent,
+    Backend, BoundRule, FailurePolicy, FallbackScope, FieldChange, HostOptions, LogLevel, OpKind,
+    Operation, RuleConfig, RuleSet, TenantSetup, Tenants, WriteEvent,
 };
 use tagbust_tests::{components, load};
 
@@ -36,20 +36,23 @@ fn lab_table() -> RuleConfig {
 }
 
 /// One component, many tenants: `lab` and `farm` have tables of their own, `bare` has none,
-/// `broken` has one that is not JSON.
+/// `broken` has one that is not JSON (and a fallback that clears the whole tenant).
 fn tenants() -> Tenants {
     let rule = load(components::TASK_CONTROLLERS);
-    let with = |config: RuleConfig| {
+    let with_policy = |config: RuleConfig, fallback: FallbackScope| {
         TenantSetup::new(RuleSet::new(vec![
-            BoundRule::new(rule.clone()).with_config(config),
+            BoundRule::new(rule.clone())
+                .with_config(config)
+                .with_policy(FailurePolicy::Fallback, fallback),
         ]))
     };
+    let with = |config: RuleConfig| with_policy(config, FallbackScope::Resource);
     let farm = table(serde_json::json!({"build_climate": {"invalidates_cache": ["climate"]}}));
     let broken = config(serde_json::json!({"rules": "{not json", "cache_keys": "{}"}));
     Tenants::new(with(RuleConfig::default()))
         .with_tenant("lab", with(lab_table()))
         .with_tenant("farm", with(farm))
-        .with_tenant("broken", with(broken))
+        .with_tenant("broken", with_policy(broken, FallbackScope::Tenant))
 }
 
 fn completed(tenant: &str, task: &str, run: &str) -> WriteEvent {
@@ -136,10 +139,17 @@ async fn a_missing_or_malformed_table_is_reported<B: Backend>(backend: B) {
             .get("rule_error"),
         Some(&2)
     );
-    // failure policy: today nothing is invalidated for these tenants; with the fallback the
-    // resource-level tag (or the tenant namespace) is, and this becomes `is_empty()`.
+    // The failure policy answers both failures with a fallback: `bare`'s (the default scope)
+    // invalidates the resource-level tag `tasks`, which these controller entries do not
+    // carry, so they stay; `broken`'s clears the whole tenant.
+    assert_eq!(host.stats().rule_fallbacks, 2);
     assert_eq!(cached(&host, "bare", &KEYS).await.len(), 4);
-    assert_eq!(cached(&host, "broken", &KEYS).await.len(), 4);
+    assert!(cached(&host, "broken", &KEYS).await.is_empty());
+    assert_eq!(
+        cached(&host, "lab", &KEYS).await.len(),
+        4,
+        "other tenants untouched"
+    );
 
     // The warning and the error kind, as the rule reported them.
     let evaluation = tenants().evaluate(&[
