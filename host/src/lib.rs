@@ -76,7 +76,7 @@ pub use evaluate::RuleRun;
 pub use event::{FieldChange, Operation, WriteEvent};
 pub use imports::{GuestLog, LogLevel, RuleConfig};
 pub use ingest::{EventLimits, IngestError, parse_events};
-pub use inspect::SdkStamp;
+pub use inspect::{Inspection, SdkStamp};
 pub use limits::{EngineOptions, Limits};
 pub use pipeline::explain::ExplainRecord;
 pub use pipeline::stats::StatsSnapshot;
