@@ -152,7 +152,8 @@ fn main() {
         .build()
         .expect("runtime");
     let one = |path: &str| TenantSetup::new(RuleSet::new(vec![BoundRule::new(load(path))]));
-    let tenants = Tenants::new(one(components::PUBLISHED_FEEDS))
+    let tenants = Tenants::default()
+        .with_tenant("good", one(components::PUBLISHED_FEEDS))
         .with_tenant("evil", one(components::MISBEHAVE))
         .with_tenant("heavy", one(components::BIG_DATA))
         .with_tenant("busy", one(components::PUBLISHED_FEEDS));

@@ -16,16 +16,17 @@ use tagbust::{
 };
 use tagbust_tests::{components, event, load};
 
-/// `evil` runs `rule` under `limits`; every other tenant runs the same rule with the defaults.
+/// `evil` runs `rule` under `limits`; `good` runs the same rule with the defaults. Both are
+/// registered by name, so the test does not depend on how unknown tenants are treated.
 fn tenants(rule: &Rule, limits: Limits) -> Tenants {
     let evil = BoundRule {
         limits,
         ..BoundRule::new(rule.clone())
     };
-    Tenants::new(TenantSetup::new(RuleSet::new(vec![BoundRule::new(
-        rule.clone(),
-    )])))
-    .with_tenant("evil", TenantSetup::new(RuleSet::new(vec![evil])))
+    let good = TenantSetup::new(RuleSet::new(vec![BoundRule::new(rule.clone())]));
+    Tenants::new(good.clone())
+        .with_tenant("good", good)
+        .with_tenant("evil", TenantSetup::new(RuleSet::new(vec![evil])))
 }
 
 /// Evaluation is synchronous and belongs on a blocking thread, as the host runs it: a rule
