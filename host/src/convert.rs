@@ -136,7 +136,8 @@ pub(crate) fn info_from_wit(info: wit::RuleInfo) -> RuleInfo {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }

@@ -78,7 +78,8 @@ pub struct WriteEvent {
     pub ids: Vec<String>,
     #[serde(default)]
     pub changes: Vec<FieldChange>,
-    #[serde(default)]
+    /// A key given twice is refused rather than silently keeping the last value.
+    #[serde(default, deserialize_with = "unique_keys")]
     pub context: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<String>,
@@ -100,4 +101,37 @@ impl WriteEvent {
             timestamp_ms: 0,
         }
     }
+}
+
+/// Deserializes a string map, refusing a key that appears twice (serde's own map impl keeps
+/// the last value and drops the others without a word).
+fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of string values")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, String>()? {
+                if out.contains_key(&k) {
+                    let k = crate::convert::truncate(&k, 64);
+                    return Err(serde::de::Error::custom(format_args!(
+                        "duplicate key `{k}`"
+                    )));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    de.deserialize_map(Unique)
 }

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use crate::convert::truncate;
 use crate::event::WriteEvent;
 
 /// Caps on one event, so a malformed or hostile producer cannot make the host (or a rule)
@@ -57,6 +58,14 @@ pub enum IngestError {
         field: String,
         message: String,
     },
+    /// A string holds bytes that are not UTF-8; `field` is where the decoder was.
+    #[error("{file}: field `{field}`: invalid UTF-8 at line {line}, column {column}")]
+    InvalidUtf8 {
+        file: String,
+        field: String,
+        line: usize,
+        column: usize,
+    },
     #[error("{file}: expected a JSON object or an array of objects")]
     Shape { file: String },
 }
@@ -103,10 +112,54 @@ fn decode<'de, T: Deserialize<'de>>(file: &str, bytes: &'de [u8]) -> Result<T, I
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        json_error(file, &path, e.into_inner())
+        let e = e.into_inner();
+        invalid_utf8(file, &path, bytes, &e).unwrap_or_else(|| json_error(file, &path, e))
     })?;
     de.end().map_err(|e| json_error(file, ".", e))?;
     Ok(value)
+}
+
+/// serde_json reports a string that is not UTF-8 as a syntax error at the string's end.
+/// When the input's first bad byte comes before the error, that is the real cause: say so,
+/// with the field and the bad byte's own position.
+fn invalid_utf8(
+    file: &str,
+    path: &str,
+    bytes: &[u8],
+    e: &serde_json::Error,
+) -> Option<IngestError> {
+    if !e.is_syntax() {
+        return None;
+    }
+    let bad = std::str::from_utf8(bytes).err()?.valid_up_to();
+    let (line, column) = position(&bytes[..bad]);
+    if (line, column) > (e.line(), e.column()) {
+        return None;
+    }
+    Some(IngestError::InvalidUtf8 {
+        file: file.to_owned(),
+        field: field_name(path),
+        line,
+        column,
+    })
+}
+
+/// The 1-based line and column (in bytes) just past `prefix`, as serde_json counts them.
+fn position(prefix: &[u8]) -> (usize, usize) {
+    let line = 1 + prefix.iter().filter(|&&b| b == b'\n').count();
+    let column = match prefix.iter().rposition(|&b| b == b'\n') {
+        Some(nl) => prefix.len() - nl,
+        None => prefix.len() + 1,
+    };
+    (line, column)
+}
+
+fn field_name(path: &str) -> String {
+    if path == "." {
+        "(top level)".to_owned()
+    } else {
+        path.to_owned()
+    }
 }
 
 fn json_error(file: &str, path: &str, e: serde_json::Error) -> IngestError {
@@ -123,11 +176,7 @@ fn json_error(file: &str, path: &str, e: serde_json::Error) -> IngestError {
         },
         Category::Data => IngestError::Field {
             file,
-            field: if path == "." {
-                "(top level)".to_owned()
-            } else {
-                path.to_owned()
-            },
+            field: field_name(path),
             message: e.to_string(),
         },
     }
@@ -194,7 +243,7 @@ pub fn check_event(e: &WriteEvent, limits: &EventLimits) -> Result<(), (String, 
         ));
     }
     if let Some((k, _)) = e.context.iter().find(|(k, v)| long(k) || long(v)) {
-        return too_long(format!("context.{k}"));
+        return too_long(format!("context.{}", truncate(k, 64)));
     }
     if e.transaction.as_deref().is_some_and(long) {
         return too_long("transaction".into());
@@ -269,5 +318,45 @@ mod tests {
         assert!(err.to_string().contains("field `ids`"), "{err}");
         let err = parse(r#"{"tenant":"../b","resource":"r","operation":"create"}"#).unwrap_err();
         assert!(err.to_string().contains("field `tenant`"), "{err}");
+        let key = "k".repeat(100 << 10);
+        let err = parse(&format!(
+            r#"{{"tenant":"a","resource":"r","operation":"create","context":{{"{key}":"v"}}}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("field `context.kkk") && err.len() < 200,
+            "{err:.300}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_field_and_the_byte() {
+        let mut json = br#"[{"tenant":"a","resource":"r","operation":"create"},
+{"tenant":"a","resource":"r","operation":"create","ids":["1","2"#
+            .to_vec();
+        json.extend_from_slice(b"\xff\"]}]");
+        match parse_events("ev.json", &json, &EventLimits::default()) {
+            Err(IngestError::InvalidUtf8 {
+                field,
+                line,
+                column,
+                ..
+            }) => assert_eq!((field.as_str(), line, column), ("[1].ids[1]", 2, 64)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_context_key_given_twice_is_refused() {
+        let err = parse(
+            r#"{"tenant":"a","resource":"r","operation":"create","context":{"k":"1","k":"2"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("field `context`") && err.contains("duplicate key `k`"),
+            "{err}"
+        );
     }
 }

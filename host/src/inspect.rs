@@ -1,11 +1,16 @@
 //! Reading a component before running it: is it a component at all, which SDK built it, which
-//! contract does it speak. Everything here looks at bytes only; nothing is executed.
+//! contract does it speak. Everything here looks at bytes only; nothing is executed, except by
+//! [`Engine::inspect`], which also loads the component exactly as the host would (so its
+//! verdict is the host's) and reports what it found.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use wasmparser::{Parser, Payload};
 
 use crate::bindings::{RULE_INTERFACE, SUPPORTED_CONTRACTS};
+use crate::engine::Engine;
 use crate::error::LoadError;
+use crate::rule::RuleInfo;
 
 /// The custom section the guest SDK stamps into every component it exports.
 pub const STAMP_SECTION: &str = "tagbust:sdk";
@@ -86,6 +91,76 @@ pub fn contract_supported(version: &str) -> bool {
     SUPPORTED_CONTRACTS.contains(&key.as_str())
 }
 
+/// The version of the rule interface among a component's export names (`0.1.0`), if any.
+fn exported_contract<'a>(names: &[&'a str]) -> Option<&'a str> {
+    let prefix = format!("{RULE_INTERFACE}@");
+    names.iter().find_map(|n| n.strip_prefix(prefix.as_str()))
+}
+
+/// Everything `tagbust inspect` reports about a component, and whether the host accepts it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub file: String,
+    pub size: usize,
+    /// Lower-case hex sha256 of the bytes (the compile cache's key).
+    pub sha256: String,
+    /// What the guest SDK stamped into it; `None` when it was not built with the SDK.
+    pub sdk: Option<SdkStamp>,
+    /// Version of the `tagbust:rules/rule` interface it exports, when it exports one.
+    pub contract: Option<String>,
+    /// What `describe()` returned, when the host got that far.
+    pub info: Option<RuleInfo>,
+    /// Imported and exported interface names (empty when it is not a valid component).
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    pub accepted: bool,
+    /// Why the host refuses it; `None` when accepted.
+    pub refusal: Option<String>,
+}
+
+impl Engine {
+    /// Reports what `bytes` are and whether this engine would load them as a rule. Never
+    /// fails: a refusal is part of the report. `file` names it.
+    pub fn inspect(&self, file: &str, bytes: &[u8]) -> Inspection {
+        let mut report = Inspection {
+            file: file.to_owned(),
+            size: bytes.len(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+            sdk: None,
+            contract: None,
+            info: None,
+            imports: Vec::new(),
+            exports: Vec::new(),
+            accepted: false,
+            refusal: None,
+        };
+        // Only bytes the header walk accepts reach wasmtime, as in `load_bytes`.
+        let header_ok = match read_header(file, bytes) {
+            Ok(stamp) => {
+                report.sdk = stamp;
+                true
+            }
+            Err(_) => false,
+        };
+        // The same compilation `load_bytes` uses (cached by hash), for the interface lists.
+        if let Some((_, component)) = header_ok.then(|| self.compile(file, bytes).ok()).flatten() {
+            let ty = component.component_type();
+            report.imports = ty.imports(self.wasm()).map(|(n, _)| n.to_owned()).collect();
+            report.exports = ty.exports(self.wasm()).map(|(n, _)| n.to_owned()).collect();
+            let names: Vec<&str> = report.exports.iter().map(String::as_str).collect();
+            report.contract = exported_contract(&names).map(str::to_owned);
+        }
+        match self.load_bytes(file, bytes) {
+            Ok(rule) => {
+                report.info = Some(rule.info().clone());
+                report.accepted = true;
+            }
+            Err(e) => report.refusal = Some(e.to_string()),
+        }
+        report
+    }
+}
+
 /// Finds the rule interface among a component's export names and checks its version.
 pub(crate) fn check_contract<'a>(
     file: &str,
@@ -93,8 +168,7 @@ pub(crate) fn check_contract<'a>(
     stamp: Option<&SdkStamp>,
 ) -> Result<String, LoadError> {
     let names: Vec<&str> = export_names.collect();
-    let prefix = format!("{RULE_INTERFACE}@");
-    let found = names.iter().find_map(|n| n.strip_prefix(&prefix));
+    let found = exported_contract(&names);
     let supported = || {
         SUPPORTED_CONTRACTS
             .iter()

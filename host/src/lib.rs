@@ -80,7 +80,7 @@ pub use evaluate::RuleRun;
 pub use event::{FieldChange, Operation, WriteEvent};
 pub use imports::{GuestLog, LogLevel, RuleConfig};
 pub use ingest::{EventLimits, IngestError, parse_events};
-pub use inspect::SdkStamp;
+pub use inspect::{Inspection, SdkStamp};
 pub use limits::{EngineOptions, Limits};
 pub use manifest::ManifestError;
 pub use pipeline::explain::ExplainRecord;

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

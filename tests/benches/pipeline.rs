@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tagbust::{
-    BoundRule, HostOptions, MemoryBackend, Operation, Relationships, RuleSet, Tagbust, TenantSetup,
-    Tenants, WriteEvent,
+    BoundRule, HostOptions, MemoryBackend, Relationships, RuleSet, Tagbust, TenantSetup, Tenants,
+    WriteEvent,
 };
+use tagbust_tests::bench::{median, publish};
 use tagbust_tests::{components, load};
 
 const CHUNK: usize = 256;
@@ -19,23 +20,6 @@ const CHUNK: usize = 256;
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn publish(i: usize) -> WriteEvent {
-    let mut e = WriteEvent::new("acme", "posts", Operation::Update);
-    e.ids = vec![i.to_string()];
-    e.context.insert("author_id".into(), (i % 100).to_string());
-    e.changes.push(tagbust::FieldChange {
-        field: "status".into(),
-        old: Some("draft".into()),
-        new: Some("published".into()),
-    });
-    e
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let quick = std::env::var_os("TAGBUST_BENCH_QUICK").is_some();
@@ -64,7 +48,7 @@ fn main() {
     let chunks: Vec<Vec<WriteEvent>> = (0..events_per_sample)
         .collect::<Vec<_>>()
         .chunks(CHUNK)
-        .map(|c| c.iter().map(|&i| publish(i)).collect())
+        .map(|c| c.iter().map(|&i| publish("acme", i)).collect())
         .collect();
 
     let run_host = |explain_capacity: usize| {

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use tagbust::{FieldChange, Operation, WriteEvent};
+
 /// Median and spread of one case, per operation.
 #[derive(Debug, Clone, Copy)]
 pub struct Stats {
@@ -68,4 +70,23 @@ pub fn row(name: &str, s: &Stats) -> String {
         human(s.p10),
         human(s.p90)
     )
+}
+
+/// The median of rates or ratios measured in several samples.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Post `i` of `tenant` becomes published: `published-feeds` answers with three targets.
+pub fn publish(tenant: &str, i: usize) -> WriteEvent {
+    let mut e = WriteEvent::new(tenant, "posts", Operation::Update);
+    e.ids = vec![i.to_string()];
+    e.context.insert("author_id".into(), (i % 100).to_string());
+    e.changes.push(FieldChange {
+        field: "status".into(),
+        old: Some("draft".into()),
+        new: Some("published".into()),
+    });
+    e
 }

@@ -21,9 +21,26 @@ pub fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| Engine::new(EngineOptions::default()).expect("engine builds"))
 }
 
+/// An engine that meters fuel, shared like [`engine`], for the tests of fuel budgets.
+pub fn fuel_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::new(EngineOptions {
+            fuel: true,
+            ..EngineOptions::default()
+        })
+        .expect("fuel engine builds")
+    })
+}
+
 /// Loads a built component with the shared engine.
 pub fn load(path: &str) -> Rule {
-    engine()
+    load_with(engine(), path)
+}
+
+/// Loads a built component with `engine`.
+pub fn load_with(engine: &Engine, path: &str) -> Rule {
+    engine
         .load_file(Path::new(path))
         .unwrap_or_else(|e| panic!("loading {path}: {e}"))
 }

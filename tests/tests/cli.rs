@@ -239,3 +239,88 @@ fn demo_against_an_unreachable_redis_names_the_url() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("redis://127.0.0.1:1/0"), "{err}");
 }
+
+fn inspect(path: &std::path::Path, format: &str) -> std::process::Output {
+    Command::new(tagbust_bin())
+        .args(["inspect", "--format", format])
+        .arg(path)
+        .output()
+        .expect("run")
+}
+
+#[test]
+fn inspect_reports_an_accepted_rule() {
+    let path = std::path::Path::new(components::PUBLISHED_FEEDS);
+    let out = inspect(path, "json");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rule = tagbust_tests::load(components::PUBLISHED_FEEDS);
+    assert_eq!(json["accepted"], true);
+    assert_eq!(json["sha256"], rule.sha256_hex());
+    assert_eq!(json["size"], std::fs::metadata(path).expect("stat").len());
+    assert_eq!(json["sdk"]["sdk"], "0.1.0");
+    assert_eq!(json["contract"], "0.1.0");
+    assert_eq!(json["info"]["name"], "published-feeds");
+    assert_eq!(json["info"]["resources"][0], "posts");
+    let imports: Vec<&str> = json["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("tagbust:rules/types@")),
+        "{imports:?}"
+    );
+    let text = inspect(path, "text");
+    assert_eq!(text.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("verdict    accepted"), "{text}");
+    assert!(text.contains("describe   published-feeds 1.0.0"), "{text}");
+}
+
+/// Inspecting `path` must print a report, exit 1 and give a reason containing `reason`.
+fn refused(path: &std::path::Path, reason: &str) -> serde_json::Value {
+    let out = inspect(path, "json");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(reason), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["accepted"], false);
+    assert!(
+        json["refusal"].as_str().is_some_and(|r| r.contains(reason)),
+        "{json}"
+    );
+    json
+}
+
+#[test]
+fn inspect_refuses_what_the_host_would_refuse() {
+    let json = refused(
+        std::path::Path::new(components::WRONG_CONTRACT),
+        "tagbust:rules@0.2.0",
+    );
+    assert_eq!(json["contract"], "0.2.0");
+    refused(
+        std::path::Path::new(components::MISSING_EXPORT),
+        "does not export",
+    );
+    let dir = Scratch::new("cli-inspect");
+    let core = refused(
+        &dir.file("core.wasm", b"\0asm\x01\0\0\0"),
+        "core WebAssembly module",
+    );
+    assert!(core["sdk"].is_null() && core["info"].is_null());
+    refused(
+        &dir.file("notes.wasm", b"hello"),
+        "not a WebAssembly component",
+    );
+    let out = inspect(&dir.0.join("absent.wasm"), "text");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unreadable is an error, not a verdict"
+    );
+}

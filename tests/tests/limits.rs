@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tagbust::{
-    Batch, BoundRule, EngineOptions, Limits, LoadError, Operation, RuleConfig, RuleFailure, RuleSet,
-};
+use tagbust::{Batch, BoundRule, Limits, LoadError, Operation, RuleConfig, RuleFailure, RuleSet};
 use tagbust_tests::{components, engine, event, load};
 
 fn run(resource: &str, limits: &Limits) -> tagbust::RuleRun {
@@ -187,14 +185,7 @@ fn config_reaches_the_rule_read_only() {
 
 #[test]
 fn fuel_budgets_are_enforced_when_enabled() {
-    let engine = tagbust::Engine::new(EngineOptions {
-        fuel: true,
-        ..EngineOptions::default()
-    })
-    .expect("fuel engine");
-    let rule = engine
-        .load_file(Path::new(components::MISBEHAVE))
-        .expect("loads");
+    let rule = tagbust_tests::load_with(tagbust_tests::fuel_engine(), components::MISBEHAVE);
     let e = event("t1", "loop", Operation::Create);
     let batch = Batch::new("t1", [&e]).expect("one tenant");
     let limits = Limits {

@@ -2,8 +2,11 @@
 
 mod demo;
 mod eval;
+mod inspect;
 mod output;
 mod rules;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -25,11 +28,15 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Show what the rules would invalidate for write events, without touching any cache.
     Eval(eval::EvalArgs),
+    /// Show what a rule component is (SDK and contract versions, describe(), imports, size,
+    /// sha256) and whether this host would accept it: exit 0 if so, 1 with the reason if not.
+    Inspect(inspect::InspectArgs),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Demo(args) => demo::run(args),
-        Command::Eval(args) => eval::run(args),
+        Command::Demo(args) => demo::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => eval::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Inspect(args) => inspect::run(args),
     }
 }

@@ -2,12 +2,18 @@
 //!
 //! | resource   | behaviour                                                   |
 //! |------------|-------------------------------------------------------------|
-//! | `loop`     | spins forever (the deadline must stop it)                   |
+//! | `loop`     | spins forever without calling the host (only the deadline   |
+//! |            | can stop it: no host call to refuse)                        |
+//! | `loop-log` | loops forever calling the host's `log` (dropped past the    |
+//! |            | cap; the deadline must still stop it)                       |
 //! | `alloc`    | grows memory without bound (the memory cap must stop it)    |
 //! | `recurse`  | recurses without bound (overflows Rust's shadow stack)      |
 //! | `panic`    | panics with a message                                       |
 //! | `flood`    | returns 5,000 targets for one event                         |
 //! | `giant`    | returns one 1 MiB target                                    |
+//! | `huge-tag` | returns one 20 MiB target (past the per-call transfer cap)  |
+//! | `huge-log` | writes one 4 MiB log message                                |
+//! | `measure`  | returns `bytes:<n>`, the total length of the event's ids    |
 //! | `empty`    | returns a target with an empty value                        |
 //! | `chatty`   | writes 1,000 log records                                    |
 //! | `error`    | returns a rule error                                        |
@@ -47,6 +53,14 @@ impl Rule for Misbehave {
                     n = black_box(n.wrapping_add(1));
                 }
             }
+            "loop-log" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = n.wrapping_add(1);
+                    ctx.log(Level::Debug, "still looping", &[]);
+                    black_box(n);
+                }
+            }
             "alloc" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -59,6 +73,15 @@ impl Rule for Misbehave {
                 .map(|i| tagbust_guest::Target::tag(format!("t{i}")))
                 .collect()),
             "giant" => Ok(Decision::new().tag("x".repeat(1 << 20))),
+            "huge-tag" => Ok(Decision::new().tag("x".repeat(20 << 20))),
+            "huge-log" => {
+                ctx.log(Level::Info, &"y".repeat(4 << 20), &[]);
+                Ok(Decision::new().tag("logged"))
+            }
+            "measure" => {
+                let bytes: usize = event.ids.iter().map(String::len).sum();
+                Ok(Decision::new().tag(format!("bytes:{bytes}")))
+            }
             "empty" => Ok(Decision::new().tag("")),
             "chatty" => {
                 for i in 0..1000 {
