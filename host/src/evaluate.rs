@@ -61,7 +61,13 @@ impl Rule {
     /// Never panics and never fails as a whole: a trap, timeout or memory blow-up becomes the
     /// same [`RuleFailure`] on every event of the batch; a rule error or an oversized decision
     /// fails only its event.
+    ///
+    /// Safe to call from anywhere, async code included: see [`where_blocking_is_allowed`].
     pub fn evaluate(&self, batch: &Batch, config: &RuleConfig, limits: &Limits) -> RuleRun {
+        where_blocking_is_allowed(|| self.evaluate_here(batch, config, limits))
+    }
+
+    fn evaluate_here(&self, batch: &Batch, config: &RuleConfig, limits: &Limits) -> RuleRun {
         let inner = &*self.inner;
         let span = tracing::debug_span!(
             "tagbust.evaluate",
@@ -135,6 +141,24 @@ impl Rule {
         span.record("targets", counts.targets);
         span.record("failed", counts.failed);
         run
+    }
+}
+
+/// Runs `f` where a rule's call may block on tokio. A guest writing to stderr (every Rust
+/// panic does) goes through WASI's synchronous streams, which `block_on` the ambient tokio
+/// runtime: fine outside a runtime and on the blocking pool, a panic on an async worker thread.
+/// So: outside a runtime, run as is; on a multi-threaded runtime, through `block_in_place`
+/// (which runs as is off the workers); on a current-thread runtime, on a scoped thread of its
+/// own, outside the runtime's context.
+pub(crate) fn where_blocking_is_allowed<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|scope| match scope.spawn(f).join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
     }
 }
 

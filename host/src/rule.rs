@@ -132,10 +132,12 @@ impl Engine {
             limits,
         );
         store.set_epoch_deadline(limits.deadline_ticks());
-        let result: wasmtime::Result<wit::RuleInfo> = (|| {
-            let instance = pre.instantiate(&mut store)?;
-            instance.tagbust_rules_rule().call_describe(&mut store)
-        })();
+        // A guest panicking in `describe` writes to stderr, which may block on tokio.
+        let result: wasmtime::Result<wit::RuleInfo> =
+            crate::evaluate::where_blocking_is_allowed(|| {
+                let instance = pre.instantiate(&mut store)?;
+                instance.tagbust_rules_rule().call_describe(&mut store)
+            });
         let raw = result.map_err(|e| LoadError::Describe {
             file: file.to_owned(),
             failure: crate::evaluate::classify(&store, e, limits),

@@ -264,6 +264,7 @@ fn outcomes() -> impl Strategy<Value = Vec<RuleOutcome>> {
             .map(|(i, (priority, result))| RuleOutcome {
                 rule: Arc::from(format!("r{i}")),
                 version: Arc::from("1"),
+                sha256: Arc::from("00"),
                 priority,
                 result: Outcome::from_result(result),
             })

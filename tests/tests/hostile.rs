@@ -29,10 +29,8 @@ fn tenants(rule: &Rule, limits: Limits) -> Tenants {
         .with_tenant("evil", TenantSetup::new(RuleSet::new(vec![evil])))
 }
 
-/// Evaluation is synchronous and belongs on a blocking thread, as the host runs it: a rule
-/// writing to stderr (a panic message) must not be evaluated on an async worker, where WASI's
-/// blocking flush would try to block on the runtime. So the direct evaluations in these tests
-/// run outside the runtime, and only the host's calls run inside it.
+/// A multi-threaded runtime for the host; the direct evaluations run outside it (the tests at
+/// the end of the file run them inside async code too).
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -78,17 +76,39 @@ fn values(outcome: Outcome) -> Vec<String> {
 }
 
 /// Runs a host over `tenants`, submits the hostile event, checks the failure is counted under
-/// its code, then checks that a good event of each `healthy` tenant (the same rule) still
-/// evaluates and is applied.
+/// its code and answered by the default policy (fallback: the event's resource tag,
+/// invalidated at once), then checks that a good event of each `healthy` tenant (the same
+/// rule) still evaluates and is applied.
 fn contained(tenants: &Tenants, rule: &str, hostile: WriteEvent, code: &str, healthy: &[&str]) {
     let rt = runtime();
     let host = host(&rt, tenants.clone());
+    let (tenant, resource) = (hostile.tenant.clone(), hostile.resource.clone());
+    rt.block_on(host.cache().set(tagbust::NewEntry {
+        tenant: tenant.clone(),
+        key: "listing".into(),
+        value: b"stale?".to_vec(),
+        tags: vec![resource.clone()],
+        ttl: None,
+        depends_on: Vec::new(),
+    }))
+    .expect("set");
     let report = rt
         .block_on(host.submit(vec![hostile]))
         .expect("submit survives");
     assert_eq!(report.rule_failures, 1, "{code}: {report:?}");
-    // failure policy: once per-rule policies land, assert here what the host applied for the
-    // failed event (fallback targets, nothing for `skip`, an error for `fail`).
+    assert_eq!(
+        (report.targets, report.applied),
+        (1, 1),
+        "{code}: the fallback"
+    );
+    assert_eq!(host.stats().rule_fallbacks, 1, "{code}");
+    let left = rt
+        .block_on(host.cache().get(&tenant, "listing"))
+        .expect("get");
+    assert!(
+        left.is_none(),
+        "{code}: the `{resource}` entry was invalidated"
+    );
     let failures = host.stats().rules.get(rule).map(|r| r.failures.clone());
     assert_eq!(
         failures.and_then(|f| f.get(code).copied()),
@@ -304,4 +324,26 @@ fn fuel_exhaustion_is_deterministic_and_contained() {
         failure.code(),
         &["evil", "good"],
     );
+}
+
+/// A panicking rule writes to stderr, and WASI's stderr blocks on the ambient tokio runtime:
+/// evaluating it straight from async code, on either kind of runtime, must still give the
+/// typed failure, not a panic of the host.
+fn panic_from_async_code(rt: &tokio::runtime::Runtime) {
+    let tenants = tenants(&load(components::MISBEHAVE), Limits::default());
+    let failure = rt.block_on(async { outcome(&tenants, with_ids("evil", "panic", &["1"])) });
+    let Outcome::Error { failure, .. } = failure else {
+        panic!("expected a failure, got {failure:?}");
+    };
+    assert_eq!(failure.code(), "panic");
+}
+
+#[test]
+fn a_panicking_rule_evaluated_from_async_code_is_contained() {
+    panic_from_async_code(&runtime());
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    panic_from_async_code(&current);
 }
