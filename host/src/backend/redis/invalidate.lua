@@ -1,7 +1,9 @@
 -- Applies a run of invalidations of one tenant atomically, each as one step. KEYS[1] is the
 -- tenant's epoch key (it routes the call to the tenant's Cluster slot). ARGV: prefix, now_ms,
 -- lease_ttl_ms, max_keys, then (kind, value) pairs, kind one of "tag", "key", "version",
--- "epoch". Returns one {removed, listed keys...} per pair (a plain key removed: just {1}).
+-- "epoch". Returns one flat array: per pair, removed, then how many keys are listed, then
+-- those keys (a plain key lists none: the caller knows it). Flat, because a table per pair
+-- cost Redis about 1 µs per invalidation.
 -- A tag's members are read and unlinked, and its index removed, in one step, so a key added
 -- to the tag meanwhile is either removed too or added after (and kept, correctly). Tag
 -- versions move on every tag invalidation; a key's generation moves only when a fill lease is
@@ -23,14 +25,21 @@ local function bump_version(tag)
   if existed == 0 or (left >= 0 and left < lease_ttl) then redis.call('PEXPIRE', vk, lease_ttl) end
 end
 
+local out, n = {}, 0
+local function emit(removed)
+  out[n + 1] = removed
+  out[n + 2] = 0
+  n = n + 2
+end
+
 local function apply(kind, value)
   if kind == 'epoch' then
     -- A pattern or tenant invalidation: void every lease of the tenant (conservative).
     redis.call('INCR', p .. 'epoch')
-    return {0}
+    return emit(0)
   elseif kind == 'version' then
     bump_version(value)
-    return {redis.call('ZCOUNT', p .. 't:' .. value, now, '+inf')}
+    return emit(redis.call('ZCOUNT', p .. 't:' .. value, now, '+inf'))
   end
   if kind == 'key' and not any_deps then
     -- The common case, without the traversal's bookkeeping.
@@ -39,8 +48,7 @@ local function apply(kind, value)
       redis.call('INCR', g)
       redis.call('PEXPIRE', g, lease_ttl)
     end
-    if redis.call('UNLINK', p .. 'e:' .. value) == 1 then return {1} end
-    return {0}
+    return emit(redis.call('UNLINK', p .. 'e:' .. value))
   end
   local queue
   if kind == 'tag' then
@@ -77,13 +85,16 @@ local function apply(kind, value)
     end
     i = i + 1
   end
-  local out = {removed}
-  for _, k in ipairs(listed) do table.insert(out, k) end
-  return out
+  out[n + 1] = removed
+  out[n + 2] = #listed
+  n = n + 2
+  for _, k in ipairs(listed) do
+    n = n + 1
+    out[n] = k
+  end
 end
 
-local results = {}
 for j = 5, #ARGV, 2 do
-  table.insert(results, apply(ARGV[j], ARGV[j + 1]))
+  apply(ARGV[j], ARGV[j + 1])
 end
-return results
+return out

@@ -63,14 +63,11 @@ impl RedisBackend {
                     self.call(&mut pipe, call, now);
                 }
                 let replies = self.send(&mut conn, &pipe).await?;
-                Ok::<_, BackendError>(
-                    replies
-                        .into_iter()
-                        .flatten()
-                        .zip(ops)
-                        .map(|(reply, op)| outcome(reply, op))
-                        .collect::<Vec<_>>(),
-                )
+                let mut outcomes = Vec::with_capacity(ops.len());
+                for (reply, call) in replies.into_iter().zip(ops.chunks(OPS_PER_CALL)) {
+                    outcomes.extend(read_outcomes(reply, call)?);
+                }
+                Ok::<_, BackendError>(outcomes)
             }
         });
         Ok(try_join_all(sends).await?.into_iter().flatten().collect())
@@ -103,7 +100,7 @@ impl RedisBackend {
         &self,
         conn: &mut Conn,
         pipe: &redis::Pipeline,
-    ) -> Result<Vec<Vec<Vec<Value>>>, BackendError> {
+    ) -> Result<Vec<Vec<Value>>, BackendError> {
         match pipe.query_async(conn).await {
             Ok(replies) => Ok(replies),
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
@@ -230,20 +227,35 @@ impl RedisBackend {
     }
 }
 
-/// Reads `invalidate.lua`'s reply to `op`: `{removed, keys...}`; a plain key's reply leaves
-/// the key out (the host knows it).
-fn outcome(reply: Vec<Value>, op: &Op) -> OpOutcome {
-    let mut out = OpOutcome::default();
+/// Reads `invalidate.lua`'s flat reply to `ops`: per operation, removed, the number of keys
+/// listed, the keys; a plain key's reply lists none (the host knows the key).
+fn read_outcomes(reply: Vec<Value>, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
+    let malformed = || BackendError::Refused("invalidate.lua: malformed reply".into());
     let mut items = reply.into_iter();
-    if let Some(Value::Int(n)) = items.next() {
-        out.removed = u64::try_from(n).unwrap_or(0);
+    let int = |items: &mut std::vec::IntoIter<Value>| match items.next() {
+        Some(Value::Int(n)) => Ok(u64::try_from(n).unwrap_or(0)),
+        _ => Err(malformed()),
+    };
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        let mut outcome = OpOutcome {
+            removed: int(&mut items)?,
+            ..OpOutcome::default()
+        };
+        let listed = int(&mut items)?;
+        for _ in 0..listed {
+            let key: String = items
+                .next()
+                .and_then(|v| redis::from_redis_value(v).ok())
+                .ok_or_else(malformed)?;
+            if outcome.keys.len() < MAX_LISTED_KEYS {
+                outcome.keys.push(key);
+            }
+        }
+        if op.kind == OpKind::Key && outcome.removed > 0 && outcome.keys.is_empty() {
+            outcome.keys.push(op.value.clone());
+        }
+        out.push(outcome);
     }
-    out.keys = items
-        .filter_map(|v| redis::from_redis_value::<String>(v).ok())
-        .take(MAX_LISTED_KEYS)
-        .collect();
-    if op.kind == OpKind::Key && out.removed > 0 && out.keys.is_empty() {
-        out.keys.push(op.value.clone());
-    }
-    out
+    Ok(out)
 }

@@ -75,6 +75,9 @@ impl RedisBackend {
                 c.at = (c.at + 1) % c.nodes.len().max(1);
             }
         }
+        if indexes.is_empty() {
+            return Ok(0);
+        }
         let now = now_ms();
         let removed: Vec<u64> = if conn.is_cluster() {
             // Indexes of different tenants live in different slots: one command each.
