@@ -447,3 +447,42 @@ async fn reload_swaps_in_a_new_version_and_refuses_a_broken_one() {
         .await
         .expect("still serving");
 }
+
+/// A tenant whose rule burned its deadline waits that long before its next evaluation (so a
+/// looping tenant gets about half a core however hard it submits); its neighbours do not.
+#[tokio::test]
+async fn a_failing_tenant_cools_down_and_its_neighbours_do_not() {
+    let p = Platform::new("manifest-cooldown");
+    let bad = sha(components::MISBEHAVE);
+    for tenant in ["evil", "good"] {
+        p.manifest(
+            &format!("{tenant}.toml"),
+            &format!(
+                "tenant = \"{tenant}\"\n[limits]\ndeadline_ms = 30\n{}",
+                &one_rule(tenant, "misbehave.wasm", &bad, "")
+                    [format!("tenant = \"{tenant}\"\n").len()..]
+            ),
+        );
+    }
+    // A generous factor, so the wait outlasts anything else the test does.
+    let host = Tagbust::builder(Arc::new(MemoryBackend::new()))
+        .tenants(p.tenants().expect("loads"))
+        .options(HostOptions {
+            failure_cooldown: 20.0,
+            ..HostOptions::default()
+        })
+        .build();
+    host.submit(vec![misbehaving("evil", "loop")])
+        .await
+        .expect("contained");
+    host.submit(vec![misbehaving("good", "things")])
+        .await
+        .expect("good");
+    assert_eq!(host.stats().cooldown_waits, 0, "the neighbour never waits");
+    host.submit(vec![misbehaving("evil", "things")])
+        .await
+        .expect("after its cool-down");
+    let stats = host.stats();
+    assert_eq!(stats.cooldown_waits, 1, "the looping tenant waited once");
+    assert!(stats.cooldown_wait_ms > 0);
+}

@@ -29,6 +29,9 @@ pub(super) struct Evaluated {
     pub events: Vec<EventRouting>,
     /// Rule outcomes that failed.
     pub failures: usize,
+    /// Time each tenant's failed rule calls took (timeouts, memory bombs, traps): what the
+    /// tenant owes in cool-down before its next evaluation.
+    pub burned: Vec<(String, std::time::Duration)>,
 }
 
 /// Evaluates each tenant's events with its rules, plans, routes, and counts.
@@ -46,6 +49,7 @@ pub(super) fn evaluate_and_route(
         .collect();
     let mut out: Vec<EventRouting> = vec![EventRouting::default(); n];
     let mut failures = 0;
+    let mut burned = Vec::new();
     // Events go to their tenant's rule set by value; `indices` maps back to input order.
     for (tenant, TenantGroup { indices, events }) in group_by_tenant(events) {
         // The caller refused unknown tenants before evaluation; a setup removed since then
@@ -54,6 +58,15 @@ pub(super) fn evaluate_and_route(
         let empty = Arc::new(TenantSetup::default());
         let setup = tenants.get(&tenant).unwrap_or(&empty);
         let mut evaluation = setup.rules.evaluate_owned(events);
+        let failed_time: std::time::Duration = evaluation
+            .runs
+            .iter()
+            .filter(|r| r.failed > 0)
+            .map(|r| r.elapsed)
+            .sum();
+        if !failed_time.is_zero() {
+            burned.push((tenant.clone(), failed_time));
+        }
         let mut policy = PolicyCounts::default();
         let mut whole_tenant: Vec<Option<FallbackRule>> = vec![None; indices.len()];
         for ((&i, report), whole) in indices
@@ -115,6 +128,7 @@ pub(super) fn evaluate_and_route(
     Evaluated {
         events: out,
         failures,
+        burned,
     }
 }
 

@@ -86,6 +86,7 @@ impl<B: Backend> Builder<B> {
             wake: Notify::new(),
             seq: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
+            cooling: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         });
@@ -121,6 +122,9 @@ pub(crate) struct Inner<B: Backend> {
     /// Set when the backend failed, cleared when it answers again: while set, submissions
     /// queue their operations instead of waiting on a backend that is down.
     degraded: AtomicBool,
+    /// Tenants cooling down after failed rule calls, until when. Only tenants with a recent
+    /// failure have an entry; expired ones are removed when next looked at.
+    cooling: Mutex<HashMap<String, tokio::time::Instant>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -266,6 +270,7 @@ impl<B: Backend> Tagbust<B> {
             inner.stats.update(|s| s.events_refused_backpressure += n);
             return Err(HostError::Backpressure { pending });
         }
+        self.cool_down(&events).await;
         let n = events.len();
         let first_seq = inner.seq.fetch_add(n as u64, Ordering::Relaxed);
         let stats = inner.stats.clone();
@@ -277,6 +282,7 @@ impl<B: Backend> Tagbust<B> {
         .await
         .map_err(|e| HostError::Evaluation(e.to_string()))?;
 
+        self.owe(&evaluated.burned);
         let mut report = SubmitReport {
             events: n,
             rule_failures: evaluated.failures,
@@ -334,6 +340,49 @@ impl<B: Backend> Tagbust<B> {
             });
         }
         Ok(report)
+    }
+
+    /// Waits until every tenant of `events` has finished its cool-down.
+    async fn cool_down(&self, events: &[WriteEvent]) {
+        let until = {
+            let mut cooling = lock(&self.inner.cooling);
+            if cooling.is_empty() {
+                return;
+            }
+            let now = tokio::time::Instant::now();
+            cooling.retain(|_, until| *until > now);
+            events
+                .iter()
+                .filter_map(|e| cooling.get(&e.tenant).copied())
+                .max()
+        };
+        if let Some(until) = until {
+            let waited = until.saturating_duration_since(tokio::time::Instant::now());
+            self.inner.stats.update(|s| {
+                s.cooldown_waits += 1;
+                s.cooldown_wait_ms += u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+            });
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// Adds what tenants' failed rule calls burned to their cool-down.
+    fn owe(&self, burned: &[(String, Duration)]) {
+        // Any one failure owes at most a minute, whatever the factor says.
+        const MAX_OWED: Duration = Duration::from_secs(60);
+        let factor = self.inner.options.failure_cooldown;
+        // NaN and non-positive factors turn it off.
+        if burned.is_empty() || factor.is_nan() || factor <= 0.0 {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let mut cooling = lock(&self.inner.cooling);
+        for (tenant, time) in burned {
+            let owed = Duration::try_from_secs_f64(time.as_secs_f64() * factor)
+                .map_or(MAX_OWED, |d| d.min(MAX_OWED));
+            let until = cooling.entry(tenant.clone()).or_insert(now);
+            *until = (*until).max(now) + owed;
+        }
     }
 
     /// Refuses a submission with an event of an unknown tenant, or of a tenant over its rate.

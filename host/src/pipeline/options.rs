@@ -32,6 +32,11 @@ pub struct HostOptions {
     pub explain_capacity: usize,
     /// Caps on incoming events.
     pub event_limits: EventLimits,
+    /// Cool-down after failures, as a multiple of the time a tenant's failed rule calls took:
+    /// the tenant's next submissions wait that long before they evaluate. A rule that loops
+    /// until its deadline is then held to about half a core however hard its tenant submits,
+    /// so it cannot starve its neighbours. Default 1.0; 0 turns it off.
+    pub failure_cooldown: f64,
 }
 
 impl Default for HostOptions {
@@ -45,6 +50,7 @@ impl Default for HostOptions {
             sweep_budget: 10_000,
             explain_capacity: 1024,
             event_limits: EventLimits::default(),
+            failure_cooldown: 1.0,
         }
     }
 }

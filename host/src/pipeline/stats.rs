@@ -40,6 +40,9 @@ pub struct StatsSnapshot {
     pub rule_skips: u64,
     /// Targets rejected because they reached outside their tenant's namespace.
     pub confinement_violations: u64,
+    /// Submissions that waited for their tenant's cool-down, and how long in all (ms).
+    pub cooldown_waits: u64,
+    pub cooldown_wait_ms: u64,
     /// Manifests swapped in by `reload`, and refused (the old version stayed live).
     pub reloads: u64,
     pub reloads_failed: u64,
