@@ -152,6 +152,9 @@ impl Rule {
 /// own, outside the runtime's context.
 pub(crate) fn where_blocking_is_allowed<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    if MAY_BLOCK.get() {
+        return f();
+    }
     match Handle::try_current().map(|h| h.runtime_flavor()) {
         Err(_) => f(),
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
@@ -160,6 +163,21 @@ pub(crate) fn where_blocking_is_allowed<R: Send>(f: impl FnOnce() -> R + Send) -
             Err(panic) => std::panic::resume_unwind(panic),
         }),
     }
+}
+
+thread_local! {
+    /// Set while the host evaluates on its own blocking-pool thread, where blocking is fine
+    /// whatever the runtime: the guard above then costs nothing (on a current-thread runtime
+    /// it would otherwise start a thread per call).
+    static MAY_BLOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on a thread known to allow blocking (a `spawn_blocking` closure).
+pub(crate) fn on_blocking_thread<R>(f: impl FnOnce() -> R) -> R {
+    let before = MAY_BLOCK.replace(true);
+    let r = f();
+    MAY_BLOCK.set(before);
+    r
 }
 
 impl Rule {

@@ -121,12 +121,15 @@ impl TenantSetup {
 pub struct Tenants {
     default: Option<Arc<TenantSetup>>,
     by_id: HashMap<String, Arc<TenantSetup>>,
+    /// Whether any setup has a rate limit (so admission can skip the per-event lookups).
+    any_rate: bool,
 }
 
 impl Tenants {
     /// Every tenant gets `setup`, unless given its own.
     pub fn new(default: TenantSetup) -> Tenants {
         Tenants {
+            any_rate: default.rate.is_some(),
             default: Some(Arc::new(default)),
             by_id: HashMap::new(),
         }
@@ -139,13 +142,18 @@ impl Tenants {
     }
 
     pub fn with_tenant(mut self, tenant: &str, setup: TenantSetup) -> Tenants {
-        self.by_id.insert(tenant.to_owned(), Arc::new(setup));
+        self.set(tenant, Arc::new(setup));
         self
     }
 
     /// Replaces (or adds) one tenant's setup in place.
     pub fn set(&mut self, tenant: &str, setup: Arc<TenantSetup>) {
         self.by_id.insert(tenant.to_owned(), setup);
+        self.any_rate = self
+            .default
+            .iter()
+            .chain(self.by_id.values())
+            .any(|t| t.rate.is_some());
     }
 
     /// The tenant's setup, the default one, or `None` for an unknown tenant.
@@ -156,6 +164,16 @@ impl Tenants {
     /// The tenant's own setup (not the default).
     pub fn get_own(&self, tenant: &str) -> Option<&Arc<TenantSetup>> {
         self.by_id.get(tenant)
+    }
+
+    /// Whether tenants without a setup of their own get the default one.
+    pub fn has_default(&self) -> bool {
+        self.default.is_some()
+    }
+
+    /// Whether any tenant has a rate limit.
+    pub fn any_rate(&self) -> bool {
+        self.any_rate
     }
 
     /// Tenants with a setup of their own.

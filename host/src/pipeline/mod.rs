@@ -193,14 +193,16 @@ impl<B: Backend> Tagbust<B> {
     /// explain record (`rule_version`, `rule_sha256`).
     pub async fn reload(&self, engine: &Engine, path: &Path) -> Result<Reloaded, ManifestError> {
         let (engine, owned) = (engine.clone(), path.to_path_buf());
-        let loaded = tokio::task::spawn_blocking(move || manifest::load(&engine, &owned))
-            .await
-            .map_err(|e| ManifestError {
-                file: path.display().to_string(),
-                field: String::new(),
-                message: format!("loading was interrupted: {e}"),
-            })
-            .and_then(|r| r);
+        let loaded = tokio::task::spawn_blocking(move || {
+            crate::evaluate::on_blocking_thread(|| manifest::load(&engine, &owned))
+        })
+        .await
+        .map_err(|e| ManifestError {
+            file: path.display().to_string(),
+            field: String::new(),
+            message: format!("loading was interrupted: {e}"),
+        })
+        .and_then(|r| r);
         let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -277,7 +279,9 @@ impl<B: Backend> Tagbust<B> {
         let span = tracing::debug_span!("tagbust.submit", events = n);
         let evaluated = tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
-            evaluate::evaluate_and_route(&tenants, &stats, events, first_seq)
+            crate::evaluate::on_blocking_thread(|| {
+                evaluate::evaluate_and_route(&tenants, &stats, events, first_seq)
+            })
         })
         .await
         .map_err(|e| HostError::Evaluation(e.to_string()))?;
@@ -388,7 +392,12 @@ impl<B: Backend> Tagbust<B> {
     /// Refuses a submission with an event of an unknown tenant, or of a tenant over its rate.
     fn admit(&self, tenants: &Tenants, events: &[WriteEvent]) -> Result<(), HostError> {
         let n = events.len() as u64;
-        if let Some(index) = events.iter().position(|e| tenants.get(&e.tenant).is_none()) {
+        let unknown = if tenants.has_default() {
+            None
+        } else {
+            events.iter().position(|e| tenants.get(&e.tenant).is_none())
+        };
+        if let Some(index) = unknown {
             self.inner.stats.update(|s| {
                 s.events_rejected += n;
                 s.events_unknown_tenant += 1;
@@ -397,6 +406,9 @@ impl<B: Backend> Tagbust<B> {
                 index,
                 tenant: events[index].tenant.clone(),
             });
+        }
+        if !tenants.any_rate() {
+            return Ok(());
         }
         let mut per_tenant: HashMap<&str, usize> = HashMap::new();
         for e in events {
