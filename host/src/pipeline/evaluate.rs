@@ -9,6 +9,7 @@ use super::route::{EventOrigin, Origin, Routed, route};
 use super::stats::{Counters, Stats};
 use crate::backend::{Op, OpKind};
 use crate::event::WriteEvent;
+use crate::imports::LogLevel;
 use crate::plan::{Outcome, PlannedTarget};
 use crate::policy::{FailurePolicy, FallbackScope};
 use crate::ruleset::{BoundRule, EventReport, TenantGroup, group_by_tenant};
@@ -83,6 +84,14 @@ pub(super) fn evaluate_and_route(
                 let r = s.rules.entry(run.rule.clone()).or_default();
                 r.calls += 1;
                 r.events += run.events as u64;
+                for log in &run.logs {
+                    match log.level {
+                        LogLevel::Warn => r.warnings += 1,
+                        LogLevel::Error => r.errors += 1,
+                        _ => {}
+                    }
+                }
+                r.logs_dropped += run.logs_dropped;
             }
             for report in &evaluation.events {
                 for o in &report.outcomes {

@@ -19,6 +19,12 @@ pub struct RuleStats {
     pub calls: u64,
     /// Events for which the rule failed, by failure code.
     pub failures: BTreeMap<String, u64>,
+    /// Records the rule logged at WARN and at ERROR (e.g. a missing configuration table);
+    /// the records themselves go to `tracing`.
+    pub warnings: u64,
+    pub errors: u64,
+    /// Records dropped past the per-evaluation cap.
+    pub logs_dropped: u64,
 }
 
 /// A snapshot of the host's counters.

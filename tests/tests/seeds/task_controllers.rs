@@ -133,11 +133,11 @@ async fn a_missing_or_malformed_table_is_reported<B: Backend>(backend: B) {
         .await
         .expect("a rule error is not a failed submission");
     assert_eq!(report.rule_failures, 2);
+    let rule = &host.stats().rules["task-controllers"];
+    assert_eq!(rule.failures.get("rule_error"), Some(&2));
     assert_eq!(
-        host.stats().rules["task-controllers"]
-            .failures
-            .get("rule_error"),
-        Some(&2)
+        rule.warnings, 2,
+        "each tenant's warning is counted, not only logged"
     );
     // The failure policy answers both failures with a fallback: `bare`'s (the default scope)
     // invalidates the resource-level tag `tasks`, which these controller entries do not
