@@ -486,3 +486,56 @@ async fn a_failing_tenant_cools_down_and_its_neighbours_do_not() {
     assert_eq!(stats.cooldown_waits, 1, "the looping tenant waited once");
     assert!(stats.cooldown_wait_ms > 0);
 }
+
+/// Invalidation without a rule (an operator, an admin endpoint): confined, cascaded and
+/// counted like rule output; clear-all empties one tenant only.
+#[tokio::test]
+async fn manual_invalidation_and_clear_all_go_through_the_host() {
+    let p = Platform::new("manifest-manual");
+    let echo = sha(components::ECHO);
+    for tenant in ["acme", "globex"] {
+        p.manifest(
+            &format!("{tenant}.toml"),
+            &format!(
+                "{}[relationships]\nedges = {{ user = [\"session\"] }}\n",
+                one_rule(tenant, "echo.wasm", &echo, "")
+            ),
+        );
+    }
+    let host = host(p.tenants().expect("loads"));
+    for tenant in ["acme", "globex"] {
+        for (key, tag) in [
+            ("profile", "user:1"),
+            ("login", "session:1"),
+            ("other", "x"),
+        ] {
+            host.cache()
+                .set(entry(tenant, key, &[tag]))
+                .await
+                .expect("set");
+        }
+    }
+    let report = host
+        .invalidate("acme", vec![tagbust::Target::tag("user:1").cascading()])
+        .await
+        .expect("manual");
+    assert_eq!((report.targets, report.keys_removed), (2, 2), "{report:?}");
+    assert!(!present(&host, "acme", "login").await, "cascaded");
+    assert!(present(&host, "globex", "profile").await);
+    let records = host.explain().records();
+    assert_eq!(&*records[0].origin.rule, "(manual)");
+
+    let err = host
+        .invalidate("acme", vec![tagbust::Target::key("globex:profile")])
+        .await
+        .expect_err("confined");
+    assert!(matches!(err, HostError::InvalidEvent { ref field, .. } if field == "targets[0]"));
+    assert!(matches!(
+        host.invalidate("nobody", vec![]).await,
+        Err(HostError::UnknownTenant { .. })
+    ));
+
+    host.clear_tenant("acme").await.expect("clear all");
+    assert!(!present(&host, "acme", "other").await);
+    assert!(present(&host, "globex", "other").await, "one tenant only");
+}

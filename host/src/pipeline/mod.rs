@@ -11,6 +11,7 @@ mod batcher;
 pub mod confine;
 mod evaluate;
 pub mod explain;
+mod manual;
 mod options;
 pub mod route;
 pub mod stats;
@@ -287,11 +288,22 @@ impl<B: Backend> Tagbust<B> {
         .map_err(|e| HostError::Evaluation(e.to_string()))?;
 
         self.owe(&evaluated.burned);
-        let mut report = SubmitReport {
+        let report = SubmitReport {
             events: n,
             rule_failures: evaluated.failures,
             ..SubmitReport::default()
         };
+        self.dispatch(report, evaluated.events).await
+    }
+
+    /// Sends routed events on by strategy: held for their transaction, applied now
+    /// (immediate, lazy), or queued for the batch window; rejected events are reported.
+    async fn dispatch(
+        &self,
+        mut report: SubmitReport,
+        events: Vec<evaluate::EventRouting>,
+    ) -> Result<SubmitReport, HostError> {
+        let inner = &self.inner;
         let mut now: Vec<Routed> = Vec::new();
         let mut batched: Vec<Routed> = Vec::new();
         let mut rejected = Vec::new();
@@ -299,7 +311,7 @@ impl<B: Backend> Tagbust<B> {
             tx,
             routed,
             rejected: rejection,
-        } in evaluated.events
+        } in events
         {
             if let Some(rejection) = rejection {
                 rejected.push(rejection);

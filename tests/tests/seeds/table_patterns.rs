@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use tagbust::{Backend, FieldChange, FillOutcome, HostOptions, Op, OpKind, Operation, WriteEvent};
+use tagbust::{Backend, FieldChange, FillOutcome, HostOptions, Operation, WriteEvent};
 use tagbust::{BoundRule, RuleSet, TenantSetup, Tenants};
 use tagbust_tests::{TestRedis, components, load};
 
@@ -133,23 +133,20 @@ async fn clear_all_and_statistics<B: Backend>(backend: B) {
     .await;
     assert_eq!((report.applied, report.keys_removed), (5, 3));
 
-    // The host has no clear-all of its own: the backend's tenant operation is it.
-    let clear = Op {
-        tenant: T.into(),
-        kind: OpKind::Tenant,
-        value: String::new(),
-    };
-    let out = host.backend().apply(&[clear]).await.expect("clear all");
-    assert_eq!(out[0].removed, 3);
+    // Clear all, through the host: counted and explained like any invalidation.
+    let out = host.clear_tenant(T).await.expect("clear all");
+    assert_eq!(out.keys_removed, 3);
     assert!(cached(&host, T, &VIEWS).await.is_empty());
     assert_eq!(cached(&host, "other", &VIEWS).await, VIEWS);
 
     let stats = host.stats();
     assert_eq!(stats.events, 1);
     assert_eq!(stats.rules["table-patterns"].calls, 1);
-    assert_eq!(stats.targets.get("pattern/immediate"), Some(&5));
+    // The rule's five patterns, and the clear-all (counted as the pattern `*`).
+    assert_eq!(stats.targets.get("pattern/immediate"), Some(&6));
     assert_eq!(stats.ops_applied.get("pattern"), Some(&5));
-    assert_eq!(stats.keys_removed, 3);
+    assert_eq!(stats.ops_applied.get("tenant"), Some(&1));
+    assert_eq!(stats.keys_removed, 6);
 }
 
 on_both_backends!(
