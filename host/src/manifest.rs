@@ -159,7 +159,9 @@ pub fn load(engine: &Engine, path: &Path) -> Result<LoadedTenant, ManifestError>
         let rule = engine
             .load_bytes(&component.display().to_string(), &bytes)
             .map_err(|e| fail(&field("path"), e.to_string()))?;
-        let mut bound = BoundRule::new(rule).with_config(config(&spec.config));
+        let config =
+            config(&spec.config).map_err(|(key, e)| fail(&format!("rule[{i}].config.{key}"), e))?;
+        let mut bound = BoundRule::new(rule).with_config(config);
         if let Some(priority) = spec.priority {
             bound.priority = priority;
         }
@@ -269,13 +271,28 @@ fn limits(engine: &Engine, spec: &LimitsSpec) -> Result<Limits, String> {
 }
 
 /// A rule's configuration: strings as they are, other TOML values as their JSON text.
-fn config(table: &BTreeMap<String, toml::Value>) -> RuleConfig {
-    let object: serde_json::Map<String, serde_json::Value> = table
-        .iter()
-        .map(|(k, v)| {
-            let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
-            (k.clone(), json)
-        })
-        .collect();
-    RuleConfig::from_json_object(&object)
+/// A value JSON cannot hold (a NaN or infinite float) is an error naming its key.
+fn config(table: &BTreeMap<String, toml::Value>) -> Result<RuleConfig, (String, String)> {
+    let mut object = serde_json::Map::new();
+    for (k, v) in table {
+        let json = serde_json::to_value(v).map_err(|e| (k.clone(), e.to_string()))?;
+        if contains_null(&json) {
+            return Err((
+                k.clone(),
+                "not representable as JSON (NaN or infinity)".into(),
+            ));
+        }
+        object.insert(k.clone(), json);
+    }
+    Ok(RuleConfig::from_json_object(&object))
+}
+
+/// TOML has no null: a null after conversion is a float JSON cannot hold.
+fn contains_null(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::Array(a) => a.iter().any(contains_null),
+        serde_json::Value::Object(o) => o.values().any(contains_null),
+        _ => false,
+    }
 }

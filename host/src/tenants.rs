@@ -148,12 +148,18 @@ impl Tenants {
 
     /// Replaces (or adds) one tenant's setup in place.
     pub fn set(&mut self, tenant: &str, setup: Arc<TenantSetup>) {
-        self.by_id.insert(tenant.to_owned(), setup);
-        self.any_rate = self
-            .default
-            .iter()
-            .chain(self.by_id.values())
-            .any(|t| t.rate.is_some());
+        let adds_rate = setup.rate.is_some();
+        let replaced = self.by_id.insert(tenant.to_owned(), setup);
+        if adds_rate {
+            self.any_rate = true;
+        } else if replaced.is_some_and(|old| old.rate.is_some()) {
+            // The only rescan: a rate went away.
+            self.any_rate = self
+                .default
+                .iter()
+                .chain(self.by_id.values())
+                .any(|t| t.rate.is_some());
+        }
     }
 
     /// The tenant's setup, the default one, or `None` for an unknown tenant.

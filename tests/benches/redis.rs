@@ -13,15 +13,11 @@ use tagbust::backend::{RedisBackend, RedisOptions};
 use tagbust::{
     Backend, BoundRule, HostOptions, Op, OpKind, RuleSet, Tagbust, TenantSetup, Tenants,
 };
+use tagbust_tests::bench::median;
 use tagbust_tests::{components, emit, load};
 
 const KEYS: usize = 20_000;
 const BATCH: usize = 1_000;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn seed(url: &str) {
     let client = redis::Client::open(url).expect("url");

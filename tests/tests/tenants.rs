@@ -45,8 +45,13 @@ fn sha(path: &str) -> String {
 /// A manifest with one rule: `component` (a file in the platform directory) and `extra`
 /// lines inside its `[[rule]]` table.
 fn one_rule(tenant: &str, component: &str, sha256: &str, extra: &str) -> String {
+    limited_rule(tenant, "", component, sha256, extra)
+}
+
+/// [`one_rule`] with `limits` lines in the manifest's `[limits]` table.
+fn limited_rule(tenant: &str, limits: &str, component: &str, sha256: &str, extra: &str) -> String {
     format!(
-        "tenant = \"{tenant}\"\n\n[[rule]]\npath = \"{component}\"\nsha256 = \"{sha256}\"\n{extra}\n"
+        "tenant = \"{tenant}\"\n[limits]\n{limits}\n\n[[rule]]\npath = \"{component}\"\nsha256 = \"{sha256}\"\n{extra}\n"
     )
 }
 
@@ -179,6 +184,12 @@ fn bad_manifests_are_refused_naming_file_and_field() {
             one_rule("a", "echo.wasm", &echo, "on_failure = \"ignore\""),
             "rule[0].on_failure",
             "unknown variant `ignore`",
+        ),
+        (
+            "config value JSON cannot hold",
+            one_rule("a", "echo.wasm", &echo, "[rule.config]\nratio = nan"),
+            "rule[0].config.ratio",
+            "NaN",
         ),
         (
             "bad tenant id",
@@ -389,10 +400,12 @@ async fn a_tenant_over_its_rate_is_refused_until_it_slows_down() {
     let p = Platform::new("manifest-rate");
     p.manifest(
         "acme.toml",
-        &format!(
-            "tenant = \"acme\"\n[limits]\nmax_events_per_second = 5\n{}",
-            &one_rule("acme", "echo.wasm", &sha(components::ECHO), "")
-                ["tenant = \"acme\"\n".len()..]
+        &limited_rule(
+            "acme",
+            "max_events_per_second = 5",
+            "echo.wasm",
+            &sha(components::ECHO),
+            "",
         ),
     );
     let host = host(p.tenants().expect("loads"));
@@ -457,11 +470,7 @@ async fn a_failing_tenant_cools_down_and_its_neighbours_do_not() {
     for tenant in ["evil", "good"] {
         p.manifest(
             &format!("{tenant}.toml"),
-            &format!(
-                "tenant = \"{tenant}\"\n[limits]\ndeadline_ms = 30\n{}",
-                &one_rule(tenant, "misbehave.wasm", &bad, "")
-                    [format!("tenant = \"{tenant}\"\n").len()..]
-            ),
+            &limited_rule(tenant, "deadline_ms = 30", "misbehave.wasm", &bad, ""),
         );
     }
     // A generous factor, so the wait outlasts anything else the test does.

@@ -56,8 +56,8 @@ pub(super) fn evaluate_and_route(
         // The caller refused unknown tenants before evaluation; a setup removed since then
         // leaves its events with an empty one (nothing to evaluate, nothing lost silently:
         // they are counted as events).
-        let empty = Arc::new(TenantSetup::default());
-        let setup = tenants.get(&tenant).unwrap_or(&empty);
+        let setup = tenants.get(&tenant).cloned().unwrap_or_default();
+        let setup = &*setup;
         let mut evaluation = setup.rules.evaluate_owned(events);
         let failed_time: std::time::Duration = evaluation
             .runs
