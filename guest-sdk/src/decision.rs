@@ -2,39 +2,7 @@
 
 use std::collections::HashMap;
 
-/// What a target names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TargetKind {
-    /// Every cache entry labelled with this tag.
-    Tag,
-    /// One cache entry, by key.
-    Key,
-    /// Every cache entry whose key matches this glob.
-    Pattern,
-}
-
-/// When and how an invalidation is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Strategy {
-    /// Applied as soon as the event is processed.
-    Immediate,
-    /// Coalesced inside the host's batching window.
-    Batched,
-    /// A tag version bump: stale entries read as misses.
-    Lazy,
-}
-
-impl Strategy {
-    /// How soon the strategy makes the data disappear: lower is sooner. When one target is
-    /// asked for twice, the sooner strategy wins.
-    pub fn urgency(self) -> u8 {
-        match self {
-            Strategy::Immediate => 0,
-            Strategy::Lazy => 1,
-            Strategy::Batched => 2,
-        }
-    }
-}
+pub use tagbust_types::{Strategy, TargetKind};
 
 /// One thing to invalidate. A target without a strategy gets the rule's default one.
 #[derive(Debug, Clone, PartialEq, Eq)]

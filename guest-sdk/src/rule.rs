@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::{Decision, Operation, Strategy, WriteEvent};
+use crate::{Decision, WriteEvent};
 
 /// A cache-invalidation rule.
 ///
@@ -21,61 +21,7 @@ pub trait Rule: Sized {
     fn evaluate(&self, event: &WriteEvent, ctx: &Context) -> Result<Decision, RuleError>;
 }
 
-/// How a rule introduces itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleInfo {
-    pub name: String,
-    pub version: String,
-    /// Higher applies first; ties are broken by name.
-    pub priority: i32,
-    /// Resources the rule triggers on; empty means every resource.
-    pub resources: Vec<String>,
-    /// Operations the rule triggers on; empty means every operation.
-    pub operations: Vec<Operation>,
-    /// The strategy of targets that name none.
-    pub default_strategy: Strategy,
-    pub description: String,
-}
-
-impl RuleInfo {
-    /// A rule that triggers on everything, priority 0, immediate by default.
-    pub fn new(name: &str, version: &str) -> Self {
-        RuleInfo {
-            name: name.to_owned(),
-            version: version.to_owned(),
-            priority: 0,
-            resources: Vec::new(),
-            operations: Vec::new(),
-            default_strategy: Strategy::Immediate,
-            description: String::new(),
-        }
-    }
-
-    pub fn priority(mut self, priority: i32) -> Self {
-        self.priority = priority;
-        self
-    }
-
-    pub fn resources<I: IntoIterator<Item = S>, S: Into<String>>(mut self, resources: I) -> Self {
-        self.resources = resources.into_iter().map(Into::into).collect();
-        self
-    }
-
-    pub fn operations<I: IntoIterator<Item = Operation>>(mut self, operations: I) -> Self {
-        self.operations = operations.into_iter().collect();
-        self
-    }
-
-    pub fn default_strategy(mut self, strategy: Strategy) -> Self {
-        self.default_strategy = strategy;
-        self
-    }
-
-    pub fn description(mut self, description: &str) -> Self {
-        self.description = description.to_owned();
-        self
-    }
-}
+pub use tagbust_types::RuleInfo;
 
 /// A rule's own, expected failure for one event (or, from `init`, for the whole batch).
 #[derive(Debug, Clone, PartialEq, Eq)]

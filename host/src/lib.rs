@@ -22,77 +22,44 @@
 //!
 //! ## Layout
 //!
-//! Data flows one way: ingest → route → evaluate → plan → cascade and strategy → batch or hold
-//! for the transaction → apply to a backend.
+//! Data flows one way: ingest → route to rules → evaluate → plan → operations (cascade,
+//! strategy) → batch or hold for the transaction → apply to a backend. Modules depend one way,
+//! down this list; nothing imports a layer above it.
 //!
-//! - [`event`], [`ingest`]: write events and reading them from JSON with field-precise errors.
-//! - [`limits`]: every sandbox limit and its default, in one place.
-//! - [`engine`]: the process-wide wasmtime engine, epoch ticker, linker, compile cache.
-//! - [`inspect`]: reading a component's SDK stamp and contract version before running it.
-//! - [`rule`]: loading a rule (`InstancePre`, `describe`).
-//! - [`batch`], [`evaluate`]: one fresh `Store` per batch; failures become [`RuleFailure`].
-//! - [`ruleset`], [`plan`]: routing events to rules; merging, ordering and deduping targets.
-//! - `bindings`, [`imports`]: the generated contract, and one file per imported interface.
-//! - [`relations`]: relationships between tag kinds and cascade expansion.
-//! - [`tenants`], [`manifest`]: each tenant's rules, relationships and limits, loaded from a
-//!   TOML manifest per tenant; [`policy`]: what happens when a rule fails.
-//! - `pipeline::confine`: keeping every target a rule returns inside its tenant.
-//! - [`pipeline`]: the embedded host ([`Tagbust`]): submit, batch window, transactions,
-//!   flush, shutdown, stats, explain; `pipeline::route` turns plans into backend operations.
-//! - [`backend`]: the backend contract and [`MemoryBackend`], the embedded default.
-//! - [`cache`]: the client services use to read and (guardedly) fill the cache.
-//! - [`glob`]: key patterns with Redis `MATCH` semantics.
-//! - [`error`]: the typed errors of the library boundary.
+//! - [`pipeline`]: the embedded host ([`Tagbust`]): admission, submit, batch window,
+//!   transactions, confinement, apply, flush, shutdown, stats, explain; and [`Cache`], the
+//!   client services read and (guardedly) fill through.
+//! - [`backend`]: the backend contract, [`MemoryBackend`] (the embedded default) and
+//!   [`backend::RedisBackend`] (a server or a Cluster). Depends on [`model`] only.
+//! - [`tenant`]: rule sets, planning, failure policy, relationships, tenants, manifests.
+//! - [`sandbox`]: wasmtime: engine, limits, bindings, stores, imports, loading, calling.
+//! - [`model`]: the plain types every layer shares (events, targets, rule info, failures).
+//!
+//! The `tagbust` command line is a separate binary target behind the `cli` feature, so the
+//! library does not pull in clap, anyhow or tracing-subscriber.
 
 pub mod backend;
-pub mod batch;
-mod bindings;
-pub mod cache;
-mod convert;
-pub mod engine;
-pub mod error;
-pub mod evaluate;
-pub mod event;
-pub mod glob;
-pub mod imports;
-pub mod ingest;
-pub mod inspect;
-pub mod limits;
-pub mod manifest;
+pub mod model;
 pub mod pipeline;
-pub mod plan;
-pub mod policy;
-pub mod relations;
-pub mod rule;
-pub mod ruleset;
-mod store;
-pub mod target;
-pub mod tenants;
+pub mod sandbox;
+pub mod tenant;
 
 pub use backend::{
     Backend, BackendError, FillLease, FillOutcome, MemoryBackend, NewEntry, Op, OpKind, OpOutcome,
 };
-pub use batch::{Batch, MixedTenants};
-pub use cache::{Cache, FillError, FillSpec};
-pub use engine::Engine;
-pub use error::{EngineError, EvalError, LoadError, RuleErrorKind, RuleFailure};
-pub use evaluate::RuleRun;
-pub use event::{FieldChange, Operation, WriteEvent};
-pub use imports::{GuestLog, LogLevel, RuleConfig};
-pub use ingest::{EventLimits, IngestError, parse_events};
-pub use inspect::{Inspection, SdkStamp};
-pub use limits::{EngineOptions, Limits};
-pub use manifest::ManifestError;
+pub use model::{
+    EvalError, EventLimits, FieldChange, IngestError, Operation, RuleErrorKind, RuleFailure,
+    RuleInfo, Strategy, Target, TargetKind, WriteEvent, parse_events,
+};
+pub use pipeline::cache::{Cache, FillError, FillSpec};
 pub use pipeline::explain::ExplainRecord;
 pub use pipeline::stats::StatsSnapshot;
 pub use pipeline::{HostError, HostOptions, Rejection, Reloaded, SubmitReport, Tagbust};
-pub use plan::{Outcome, PlannedTarget, RuleOutcome};
-pub use policy::{FailurePolicy, FallbackScope};
-pub use relations::Relationships;
-pub use rule::{Rule, RuleInfo};
-pub use ruleset::{BoundRule, Evaluation, EventReport, RuleSet};
-pub use target::{Strategy, Target, TargetKind};
-pub use tenants::{TenantSetup, Tenants};
-
-/// Contract versions (`major.minor`) this host accepts.
-pub use bindings::SUPPORTED_CONTRACTS;
+pub use sandbox::{
+    Batch, Engine, EngineError, EngineOptions, GuestLog, Inspection, Limits, LoadError, LogLevel,
+    MixedTenants, Rule, RuleConfig, RuleRun, SUPPORTED_CONTRACTS, SdkStamp,
+};
+pub use tenant::{
+    BoundRule, Evaluation, EventReport, FailurePolicy, FallbackScope, ManifestError, Outcome,
+    PlannedTarget, Relationships, RuleOutcome, RuleSet, TenantSetup, Tenants,
+};

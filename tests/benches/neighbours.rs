@@ -143,6 +143,7 @@ fn main() {
         Tagbust::builder(Arc::new(MemoryBackend::new()))
             .tenants(tenants)
             .build()
+            .expect("host builds")
     });
     let chunks: Vec<Vec<WriteEvent>> = (0..events_per_sample)
         .collect::<Vec<_>>()

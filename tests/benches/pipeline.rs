@@ -61,6 +61,7 @@ fn main() {
                     ..HostOptions::default()
                 })
                 .build()
+                .expect("host builds")
         });
         // The caller hands its events over; building them is not the host's cost.
         let owned: Vec<Vec<WriteEvent>> = chunks.clone();
@@ -113,7 +114,8 @@ fn main() {
                 batch_window: Duration::from_secs(5),
                 ..HostOptions::default()
             })
-            .build();
+            .build()
+            .expect("host builds");
         for c in (0..10_000).collect::<Vec<usize>>().chunks(CHUNK) {
             let events = c
                 .iter()

@@ -137,6 +137,7 @@ fn main() {
         .tenants(Tenants::new(TenantSetup::new(rules)))
         .options(HostOptions::default())
         .build()
+        .expect("host builds")
     });
     let seconds = if quick { 1 } else { 3 };
     // Open loop, as requests arrive at a service: each batch is submitted on its own task when

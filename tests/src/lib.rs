@@ -81,6 +81,7 @@ pub fn echo_host(
         .tenants(tenants)
         .options(options)
         .build()
+        .expect("host builds")
 }
 
 /// An event for the `echo` rule: it emits what `emit` says (see tests/guests/echo).

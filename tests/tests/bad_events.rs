@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use tagbust::plan::plan;
+use tagbust::tenant::plan::plan;
 use tagbust::{
     EventLimits, IngestError, Outcome, RuleFailure, RuleOutcome, Strategy as Timing, Target,
     TargetKind, WriteEvent, parse_events,
@@ -325,7 +325,7 @@ proptest! {
             Ok(events) => {
                 prop_assert!(std::str::from_utf8(&bytes).is_ok());
                 for e in &events {
-                    prop_assert!(tagbust::ingest::check_event(e, &l).is_ok());
+                    prop_assert!(tagbust::model::ingest::check_event(e, &l).is_ok());
                     let again = serde_json::to_vec(e).expect("serializes");
                     let back = parse_events("again.json", &again, &l).expect("round trip");
                     prop_assert_eq!(&back[0], e);

@@ -203,7 +203,8 @@ async fn user_sessions_cascades_bumps_and_batches() {
     ));
     let host = tagbust::Tagbust::builder(std::sync::Arc::new(tagbust::MemoryBackend::new()))
         .tenants(tenants)
-        .build();
+        .build()
+        .expect("host builds");
     for (key, tag) in [
         ("profile", "user:1"),
         ("sessions", "session:1"),

@@ -44,6 +44,7 @@ fn host(rt: &tokio::runtime::Runtime, tenants: Tenants) -> Tagbust<MemoryBackend
         Tagbust::builder(Arc::new(MemoryBackend::new()))
             .tenants(tenants)
             .build()
+            .expect("host builds")
     })
 }
 

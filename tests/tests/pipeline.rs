@@ -66,7 +66,7 @@ async fn batched_waits_for_the_window_or_a_flush() {
         .await
         .expect("submit");
     assert_eq!(
-        host.flush().await.expect("flush"),
+        host.flush().await.expect("flush").keys_removed,
         1,
         "an explicit flush applies at once"
     );
@@ -185,11 +185,11 @@ async fn transactions_hold_until_commit_and_drop_on_rollback() {
     assert_eq!((report.applied, report.held), (0, 1));
     assert!(has(&host, "a", "k1").await, "not before commit");
     assert_eq!(
-        host.commit("b", "tx-1").await.expect("commit"),
+        host.commit("b", "tx-1").await.released,
         0,
         "another tenant's tx"
     );
-    assert_eq!(host.commit("a", "tx-1").await.expect("commit"), 1);
+    assert_eq!(host.commit("a", "tx-1").await.released, 1);
     assert!(!has(&host, "a", "k1").await);
     assert!(has(&host, "b", "k1").await);
 
@@ -304,10 +304,10 @@ async fn shutdown_applies_pending_batches_and_open_transactions() {
     host.shutdown().await.expect("shutdown");
     assert!(!has(&host, "a", "b").await);
     assert!(!has(&host, "a", "t").await);
-    assert_eq!(
+    assert!(matches!(
         host.submit(vec![emit("a", "key=x")]).await,
         Err(HostError::ShutDown)
-    );
+    ));
 }
 
 #[tokio::test(start_paused = true)]

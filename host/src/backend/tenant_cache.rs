@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::time::Instant;
 
 use super::{MAX_LISTED_KEYS, OpOutcome};
-use crate::glob;
+use crate::model::glob;
 
 /// Adds `key` to the set under `tag`.
 pub(super) fn index_add(index: &mut HashMap<String, HashSet<String>>, tag: &str, key: &str) {

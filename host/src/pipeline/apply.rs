@@ -1,52 +1,16 @@
 //! Applying operations to the backend: grouping identical ones, handing them over as one
 //! slice, recording explain and stats, and keeping them for retry when the backend fails.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
-use super::batcher::{MAX_ORIGINS, Pending};
-use super::route::{Origin, Routed};
-use super::{HostError, Tagbust, lock};
+use super::coalesce::{Pending, group};
+use super::operations::{Origin, Routed};
+use super::{FlushReport, HostError, Tagbust, lock};
 use crate::backend::{Backend, Op};
-use crate::target::Strategy;
-
-/// Groups identical operations, keeping first-seen order and every origin; the soonest
-/// strategy wins.
-fn group(routed: Vec<Routed>) -> Vec<Pending> {
-    // Number the groups by borrowing the operations, then move everything once.
-    let mut slots: Vec<usize> = Vec::with_capacity(routed.len());
-    {
-        let mut index: HashMap<&Op, usize> = HashMap::with_capacity(routed.len());
-        for r in &routed {
-            let next = index.len();
-            slots.push(*index.entry(&r.op).or_insert(next));
-        }
-    }
-    let mut out: Vec<Pending> = Vec::new();
-    for (r, slot) in routed.into_iter().zip(slots) {
-        if slot == out.len() {
-            out.push(Pending {
-                op: r.op,
-                origins: vec![r.origin],
-                merged: 1,
-                strategy: r.strategy,
-            });
-        } else {
-            let p = &mut out[slot];
-            p.merged += 1;
-            if p.origins.len() < MAX_ORIGINS {
-                p.origins.push(r.origin);
-            }
-            if r.strategy.urgency() < p.strategy.urgency() {
-                p.strategy = r.strategy;
-            }
-        }
-    }
-    out
-}
+use crate::model::target::Strategy;
 
 fn strategy_label(strategy: Strategy) -> &'static str {
     match strategy {
@@ -121,11 +85,13 @@ impl<B: Backend> Tagbust<B> {
         }
     }
 
-    /// Applies every pending batched operation now.
-    pub async fn flush(&self) -> Result<u64, HostError> {
+    /// Applies every pending operation now (batched ones, and any kept for retry).
+    ///
+    /// On a backend failure the operations stay pending and the worker retries them.
+    pub async fn flush(&self) -> Result<FlushReport, HostError> {
         let (pending, targets) = lock(&self.inner.batcher).take();
         if pending.is_empty() {
-            return Ok(0);
+            return Ok(FlushReport::default());
         }
         let ops = pending.len() as u64;
         let removed = self
@@ -140,7 +106,10 @@ impl<B: Backend> Tagbust<B> {
             s.batched_targets += targets;
             s.batched_ops_applied += ops;
         });
-        Ok(removed)
+        Ok(FlushReport {
+            operations: ops,
+            keys_removed: removed,
+        })
     }
 }
 

@@ -8,12 +8,12 @@
 
 use std::fmt;
 
-use crate::target::TargetKind;
-use crate::tenants::Tenants;
+use crate::model::target::TargetKind;
+use crate::tenant::tenants::Tenants;
 
 /// Why a target was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Violation {
+pub(crate) enum Violation {
     /// A `..` segment: path traversal.
     Traversal,
     /// Starts with `/` or `\`: an absolute key.
@@ -40,7 +40,7 @@ impl fmt::Display for Violation {
 
 /// Checks one target of `tenant`; `tenants` tells which other tenants exist. One pass over
 /// the bytes for the common case (it runs for every target of every event).
-pub fn check(
+pub(crate) fn check(
     tenant: &str,
     tenants: &Tenants,
     kind: TargetKind,
@@ -109,7 +109,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenants::TenantSetup;
+    use crate::tenant::tenants::TenantSetup;
 
     fn tenants() -> Tenants {
         Tenants::none()

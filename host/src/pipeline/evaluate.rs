@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use super::confine;
+use super::operations::{EventOrigin, Origin, Routed, route};
 use super::options::Rejection;
-use super::route::{EventOrigin, Origin, Routed, route};
 use super::stats::{Counters, Stats};
 use crate::backend::{Op, OpKind};
-use crate::event::WriteEvent;
-use crate::imports::LogLevel;
-use crate::plan::{Outcome, PlannedTarget};
-use crate::policy::{FailurePolicy, FallbackScope};
-use crate::ruleset::{BoundRule, EventReport, TenantGroup, group_by_tenant};
-use crate::target::{Strategy, TargetKind};
-use crate::tenants::{TenantSetup, Tenants};
+use crate::model::event::WriteEvent;
+use crate::model::target::{Strategy, TargetKind};
+use crate::sandbox::imports::LogLevel;
+use crate::tenant::plan::{Outcome, PlannedTarget};
+use crate::tenant::policy::{FailurePolicy, FallbackScope};
+use crate::tenant::ruleset::{BoundRule, EventReport, TenantGroup, group_by_tenant};
+use crate::tenant::tenants::{TenantSetup, Tenants};
 
 /// One event's routed operations, and the (tenant, transaction) that holds them, if any.
 #[derive(Default, Clone)]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::backend::{Op, OpOutcome};
-use crate::pipeline::route::Origin;
+use crate::pipeline::operations::Origin;
 
 /// One applied operation and what it did; shared by the records of all its origins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::evaluate::EventRouting;
-use super::route::{EventOrigin, Origin, Routed, route};
+use super::operations::{EventOrigin, Origin, Routed, route};
 use super::{HostError, SubmitReport, Tagbust, confine};
 use crate::backend::{Backend, Op, OpKind};
-use crate::event::{Operation, WriteEvent};
-use crate::ingest::check_tenant;
-use crate::plan::PlannedTarget;
-use crate::target::{Strategy, Target, TargetKind};
+use crate::model::event::{Operation, WriteEvent};
+use crate::model::ingest::check_tenant;
+use crate::model::target::{Strategy, Target, TargetKind};
+use crate::tenant::plan::PlannedTarget;
 
 /// The rule name manual invalidations are credited to in stats and explain.
 pub const MANUAL: &str = "(manual)";
@@ -89,7 +89,7 @@ impl<B: Backend> Tagbust<B> {
     fn manual_origin(
         &self,
         tenant: &str,
-    ) -> Result<(Arc<EventOrigin>, Arc<crate::tenants::Tenants>), HostError> {
+    ) -> Result<(Arc<EventOrigin>, Arc<crate::tenant::tenants::Tenants>), HostError> {
         if self.inner.shutdown.is_cancelled() {
             return Err(HostError::ShutDown);
         }
@@ -125,6 +125,6 @@ impl<B: Backend> Tagbust<B> {
             routed,
             rejected: None,
         };
-        self.dispatch(report, vec![routing]).await
+        Ok(self.dispatch(report, vec![routing]).await)
     }
 }

@@ -1,17 +1,33 @@
-//! The host's settings, its errors, and what a submission reports.
+//! The host's settings and every cap of the pipeline layer, its errors, and what each call
+//! reports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::backend::BackendError;
-use crate::ingest::EventLimits;
+use crate::model::ingest::EventLimits;
+
+/// Origins remembered per coalesced operation (for explain); the rest are only counted, so a
+/// hot tag merged from a million events costs 32 origins, not a million.
+pub const MAX_ORIGINS: usize = 32;
+
+/// Shortest and longest batch window the builder accepts: under 10 ms a window coalesces
+/// next to nothing; over 5 s a batched invalidation is staler than any cache user expects.
+pub const MIN_BATCH_WINDOW: Duration = Duration::from_millis(10);
+/// See [`MIN_BATCH_WINDOW`].
+pub const MAX_BATCH_WINDOW: Duration = Duration::from_millis(5000);
+
+/// Most cool-down any one failed rule call can owe, whatever the factor says: a tenant whose
+/// rule once timed out must not be locked out for hours.
+pub const MAX_OWED: Duration = Duration::from_secs(60);
 
 /// Host settings, each with its default.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
-    /// How long `batched` invalidations wait to be coalesced. Default 100 ms; clamped to
-    /// 10–5000 ms.
+    /// How long `batched` invalidations wait to be coalesced. Default 100 ms; the builder
+    /// brings it within [`MIN_BATCH_WINDOW`]..=[`MAX_BATCH_WINDOW`] and warns when it does.
     pub batch_window: Duration,
     /// Distinct pending operations that force a flush before the window ends. Default 10,000.
     pub batch_max_ops: usize,
@@ -55,9 +71,12 @@ impl Default for HostOptions {
     }
 }
 
-/// Why a submission or flush failed. Nothing is lost on these errors: operations that could
-/// not be applied stay pending and are retried at the next flush.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a call was refused. For `submit`, `invalidate` and `clear_tenant` an `Err` means "not
+/// accepted, nothing of it will happen": an accepted submission always returns `Ok` with a
+/// report, whatever the backend does. [`HostError::is_retryable`] says whether the same call
+/// can succeed later.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum HostError {
     #[error(
         "event {index} refused: field `{field}`: {message} (nothing in this submission was applied)"
@@ -73,13 +92,21 @@ pub enum HostError {
         "{pending} invalidations are waiting for the backend; submission refused (retry later)"
     )]
     Backpressure { pending: usize },
+    /// From [`crate::Tagbust::flush`] only: the backend failed; the operations stay pending
+    /// and the worker retries them.
     #[error("applying invalidations failed ({pending} kept for retry): {source}")]
     Backend {
         pending: usize,
+        #[source]
         source: BackendError,
     },
-    #[error("rule evaluation was interrupted: {0}")]
-    Evaluation(String),
+    /// The evaluation task was cancelled or panicked (a host bug, never a rule's doing:
+    /// rule faults are outcomes). Nothing of the submission was applied.
+    #[error("rule evaluation was interrupted: {source}")]
+    Evaluation {
+        #[source]
+        source: Arc<tokio::task::JoinError>,
+    },
     #[error(
         "event {index} refused: unknown tenant `{tenant}` (no manifest loaded for it; nothing in this submission was applied)"
     )]
@@ -88,12 +115,22 @@ pub enum HostError {
         "tenant `{tenant}` is over its limit of {limit} events per second; submission refused (retry later)"
     )]
     RateLimited { tenant: String, limit: u32 },
-    #[error("{} event(s) rejected by a rule's `fail` policy (first: {}); the other events were applied", .rejected.len(), .rejected.first().map(ToString::to_string).unwrap_or_default())]
-    Rejected {
-        rejected: Vec<Rejection>,
-        /// What the submission did with the events that were not rejected.
-        report: Box<SubmitReport>,
-    },
+}
+
+impl HostError {
+    /// True when the same call may succeed later unchanged (backpressure, a rate limit, a
+    /// failing backend); false when it never will (invalid input, unknown tenant, shut down).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HostError::Backpressure { .. }
+            | HostError::RateLimited { .. }
+            | HostError::Backend { .. } => true,
+            HostError::InvalidEvent { .. }
+            | HostError::ShutDown
+            | HostError::Evaluation { .. }
+            | HostError::UnknownTenant { .. } => false,
+        }
+    }
 }
 
 /// An event rejected because a rule with the `fail` policy failed on it.
@@ -117,10 +154,13 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-/// What one submission did.
+/// What one accepted submission did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SubmitReport {
     pub events: usize,
+    /// Events a rule's `fail` policy rejected: nothing of them is applied. The other events
+    /// of the submission went on as usual.
+    pub rejected: Vec<Rejection>,
     /// Targets planned (after dedupe), cascades included.
     pub targets: usize,
     /// Operations applied during the call (immediate and lazy).
@@ -129,10 +169,43 @@ pub struct SubmitReport {
     pub batched: usize,
     /// Operations held for a transaction.
     pub held: usize,
-    /// Immediate or lazy operations queued instead of applied because the backend is
-    /// failing; the worker applies them as soon as it answers again.
+    /// Immediate or lazy operations kept for retry instead of applied because the backend is
+    /// failing (or failed during this call); the worker applies them as soon as it answers.
     pub deferred: usize,
     pub keys_removed: u64,
     /// Rule outcomes that failed.
     pub rule_failures: usize,
+}
+
+/// What a flush applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FlushReport {
+    /// Distinct operations handed to the backend.
+    pub operations: u64,
+    /// Cache entries those operations removed.
+    pub keys_removed: u64,
+}
+
+/// What committing a transaction released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CommitReport {
+    /// Operations the transaction held (0 when it was unknown or already closed).
+    pub released: usize,
+    /// Operations applied during the call.
+    pub applied: usize,
+    /// Batched operations queued for the window.
+    pub batched: usize,
+    /// Operations kept for retry because the backend failed.
+    pub deferred: usize,
+    pub keys_removed: u64,
+}
+
+/// What shutdown applied, and what it could not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ShutdownReport {
+    /// Transactions still open, applied conservatively.
+    pub transactions_applied: usize,
+    /// Distinct operations applied by the final flush.
+    pub operations: u64,
+    pub keys_removed: u64,
 }

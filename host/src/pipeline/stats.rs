@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::backend::OpKind;
-use crate::target::{Strategy, TargetKind};
-use crate::tenants::TenantInForce;
+use crate::model::target::{Strategy, TargetKind};
+use crate::tenant::tenants::TenantInForce;
 
 /// Per-rule counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -8,7 +8,10 @@ use std::collections::HashMap;
 
 use tokio::time::Instant;
 
-use crate::pipeline::route::Routed;
+use super::operations::Routed;
+use super::{CommitReport, Tagbust, lock};
+use crate::backend::Backend;
+use crate::model::Strategy;
 
 pub(crate) struct Held {
     pub opened: Instant,
@@ -66,5 +69,62 @@ impl Transactions {
 
     pub fn len(&self) -> usize {
         self.open.len()
+    }
+}
+
+impl<B: Backend> Tagbust<B> {
+    /// Commits transaction `tx` of `tenant`: its held invalidations go out by their strategy.
+    /// A commit of an unknown (or already closed) transaction releases nothing. Accepted
+    /// whatever the backend does: what it cannot take now is deferred and retried.
+    pub async fn commit(&self, tenant: &str, tx: &str) -> CommitReport {
+        let held = lock(&self.inner.txs).take(tenant, tx);
+        let Some(held) = held else {
+            return CommitReport::default();
+        };
+        self.inner.stats.update(|s| s.transactions_committed += 1);
+        let released = held.routed.len();
+        let (batched, now): (Vec<Routed>, Vec<Routed>) = held
+            .routed
+            .into_iter()
+            .partition(|r| r.strategy == Strategy::Batched);
+        let batched_count = batched.len();
+        let (sent, _) = self.send_now_or_later(now, batched).await;
+        CommitReport {
+            released,
+            applied: sent.applied,
+            batched: batched_count,
+            deferred: sent.deferred,
+            keys_removed: sent.keys_removed,
+        }
+    }
+
+    /// Rolls back transaction `tx` of `tenant`: its held invalidations are dropped (the data
+    /// never changed). Returns the number of operations dropped.
+    pub fn rollback(&self, tenant: &str, tx: &str) -> usize {
+        let held = lock(&self.inner.txs).take(tenant, tx);
+        match held {
+            Some(h) => {
+                self.inner.stats.update(|s| s.transactions_rolled_back += 1);
+                h.routed.len()
+            }
+            None => 0,
+        }
+    }
+
+    /// Applies every transaction open for longer than the timeout, conservatively.
+    pub(super) async fn expire_transactions(&self) {
+        let cutoff = tokio::time::Instant::now() - self.inner.options.transaction_timeout;
+        let expired = lock(&self.inner.txs).expire(cutoff);
+        for ((tenant, tx), held) in expired {
+            tracing::warn!(
+                tenant,
+                transaction = tx,
+                events = held.events,
+                "transaction neither committed nor rolled back in time; applying its invalidations"
+            );
+            self.inner.stats.update(|s| s.transactions_timed_out += 1);
+            // On failure the operations are kept for retry by the apply path.
+            let _ = self.apply_now(held.routed, Some("tx_timeout")).await;
+        }
     }
 }

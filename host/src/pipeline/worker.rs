@@ -1,16 +1,18 @@
-//! The host's background task: flushes the batch window when it ends, applies transactions
-//! left open past their timeout, and sweeps the backend so its indexes never leak.
+//! The host's background task (flushes the batch window when it ends, applies transactions
+//! left open past their timeout, sweeps the backend so its indexes never leak), and shutdown.
 
 use std::sync::Arc;
 
 use tokio::time::{Instant, sleep_until};
 
-use super::{Inner, Tagbust, lock};
+use super::{HostError, Inner, ShutdownReport, Tagbust, lock};
 use crate::backend::Backend;
 
 pub(super) async fn run<B: Backend>(inner: Arc<Inner<B>>) {
+    // The worker's own handle holds no drop guard: dropping every user handle stops it.
     let host = Tagbust {
         inner: inner.clone(),
+        _stop: std::sync::Arc::new(tokio_util::sync::CancellationToken::new().drop_guard()),
     };
     let options = &inner.options;
     let mut next_sweep = Instant::now() + options.sweep_interval;
@@ -46,5 +48,35 @@ pub(super) async fn run<B: Backend>(inner: Arc<Inner<B>>) {
             }
             next_sweep = now + options.sweep_interval;
         }
+    }
+}
+
+impl<B: Backend> Tagbust<B> {
+    /// Stops the worker, then applies everything pending: open transactions
+    /// (conservatively) and the batch window, in one flush. Later submissions are refused.
+    ///
+    /// When the backend fails, the error says how many operations are still pending.
+    pub async fn shutdown(&self) -> Result<ShutdownReport, HostError> {
+        let inner = &self.inner;
+        inner.shutdown.cancel();
+        inner.tracker.close();
+        inner.tracker.wait().await;
+        let open = lock(&inner.txs).drain();
+        let transactions_applied = open.len();
+        for ((tenant, tx), held) in open {
+            tracing::warn!(
+                tenant,
+                transaction = tx,
+                "open at shutdown; applying its invalidations"
+            );
+            inner.stats.update(|s| s.transactions_timed_out += 1);
+            self.enqueue(held.routed);
+        }
+        let flushed = self.flush().await?;
+        Ok(ShutdownReport {
+            transactions_applied,
+            operations: flushed.operations,
+            keys_removed: flushed.keys_removed,
+        })
     }
 }

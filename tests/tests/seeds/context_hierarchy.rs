@@ -15,8 +15,7 @@ use tagbust::{
 use tagbust_tests::{TestRedis, components, load};
 
 use crate::support::{
-    cached, config, drain, host_with, kept_or_applied, on_both_backends, private_redis_host, put,
-    submit,
+    cached, config, drain, host_with, on_both_backends, private_redis_host, put, submit,
 };
 
 const T: &str = "fastmcp";
@@ -198,7 +197,14 @@ async fn a_cache_outage_never_breaks_the_write() {
     assert_eq!(report.held, 2);
 
     server.kill();
-    kept_or_applied(host.commit(T, "tx-1").await);
+    let commit = host.commit(T, "tx-1").await;
+    assert_eq!(commit.released, 2);
+    assert_eq!(commit.applied, 0, "the cache is down");
+    assert_eq!(
+        commit.deferred + commit.batched,
+        2,
+        "everything released is kept for retry"
+    );
     assert_eq!(host.stats().transactions_committed, 1);
 
     server.restart();

@@ -103,6 +103,7 @@ pub fn host_with<B: Backend>(backend: B, tenants: Tenants, options: HostOptions)
         .tenants(tenants)
         .options(options)
         .build()
+        .expect("host builds")
 }
 
 /// A rule configuration from a JSON object.
@@ -182,9 +183,9 @@ pub async fn drain<B: Backend>(host: &Tagbust<B>) {
 
 /// Accepts what a submission may return while the backend is down: applied, or kept for
 /// retry (never refused, never lost).
-pub fn kept_or_applied<T>(result: Result<T, HostError>) {
+pub fn kept_or_applied(result: Result<SubmitReport, HostError>) -> SubmitReport {
     match result {
-        Ok(_) | Err(HostError::Backend { .. }) => {}
+        Ok(report) => report,
         Err(other) => panic!("a backend outage must not refuse the write's invalidation: {other}"),
     }
 }

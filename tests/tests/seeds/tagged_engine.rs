@@ -194,14 +194,12 @@ async fn the_batching_delay_is_100ms_by_default_and_kept_within_10_to_5000ms() {
         waits(&presence_host(Some(ms(250))), ms(250)).await,
         "configured"
     );
-    assert!(
-        waits(&presence_host(Some(ms(1))), ms(10)).await,
-        "raised to 10 ms"
-    );
-    assert!(
-        waits(&presence_host(Some(ms(60_000))), ms(5000)).await,
-        "cut to 5 s"
-    );
+    let low = presence_host(Some(ms(1)));
+    assert_eq!(low.options().batch_window, ms(10), "reported as raised");
+    assert!(waits(&low, ms(10)).await, "raised to 10 ms");
+    let high = presence_host(Some(ms(60_000)));
+    assert_eq!(high.options().batch_window, ms(5000), "reported as cut");
+    assert!(waits(&high, ms(5000)).await, "cut to 5 s");
 }
 
 #[tokio::test(start_paused = true)]

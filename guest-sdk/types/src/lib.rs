@@ -1,0 +1,15 @@
+//! The boundary types the rule SDK (`tagbust-guest`) and the host (`tagbust`) share, defined
+//! once so they cannot drift apart: what a write did ([`Operation`], [`FieldChange`]), what a
+//! target names ([`TargetKind`]), when it is applied ([`Strategy`], with the one "sooner wins"
+//! order), and how a rule introduces itself ([`RuleInfo`]).
+//!
+//! Plain Rust with no dependencies; the `serde` feature adds the JSON shapes the host reads
+//! and writes.
+
+mod info;
+mod operation;
+mod strategy;
+
+pub use info::RuleInfo;
+pub use operation::{FieldChange, Operation};
+pub use strategy::{Strategy, TargetKind};

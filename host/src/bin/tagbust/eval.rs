@@ -1,0 +1,80 @@
+//! `tagbust eval`: what would these rules invalidate for these events?
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use tagbust::pipeline::preview;
+use tagbust::{Engine, EngineOptions, EventLimits, Relationships, parse_events};
+
+use super::output;
+use super::rules::{self, ConfigArg};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Rule components (.wasm), or directories of them.
+    #[arg(long = "rules", required = true, num_args = 1..)]
+    rules: Vec<PathBuf>,
+    /// A JSON file holding one event or an array of events; `-` reads standard input.
+    #[arg(long)]
+    event: String,
+    /// Per-rule configuration: RULE=FILE for every tenant, RULE@TENANT=FILE for one; FILE is a
+    /// JSON object. May be repeated.
+    #[arg(long = "config", value_parser = rules::parse_config_arg)]
+    configs: Vec<ConfigArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+    /// Also explain each planned target: rule → target → strategy → cascade → the backend
+    /// operation it becomes and when it would apply.
+    #[arg(long)]
+    explain: bool,
+    /// A relationship edge between tag kinds for cascades, FROM=TO (e.g. user=session); may
+    /// be repeated.
+    #[arg(long = "relate", value_parser = parse_edge)]
+    relate: Vec<(String, String)>,
+}
+
+fn parse_edge(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_owned(), b.to_owned())),
+        _ => Err(format!("`{s}`: expected FROM=TO, e.g. user=session")),
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Text,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let (label, bytes) = if args.event == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read events from standard input")?;
+        ("<stdin>".to_owned(), buf)
+    } else {
+        let bytes = std::fs::read(&args.event)
+            .with_context(|| format!("{}: cannot read event file", args.event))?;
+        (args.event.clone(), bytes)
+    };
+    let events = parse_events(&label, &bytes, &EventLimits::default())?;
+    let engine = Engine::new(EngineOptions::default())?;
+    let (rules, tenant_rules) = rules::load(&engine, &args.rules, &args.configs)?;
+    let evaluation = tenant_rules.evaluate(&events);
+    let relationships = args
+        .relate
+        .iter()
+        .fold(Relationships::new(), |r, (a, b)| r.edge(a, b));
+    let explain = args
+        .explain
+        .then(|| preview(&events, &evaluation, &relationships));
+    match args.format {
+        Format::Json => output::print_json(&evaluation, explain.as_deref())?,
+        Format::Text => output::print_text(&rules, &evaluation, explain.as_deref()),
+    }
+    Ok(())
+}

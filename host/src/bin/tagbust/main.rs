@@ -1,0 +1,61 @@
+//! The `tagbust` command line. Thin: argument parsing, logging set-up and printing; the work
+//! is done by the library.
+
+mod demo;
+mod eval;
+mod inspect;
+mod output;
+mod rules;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tagbust",
+    version,
+    about = "Cache invalidation as sandboxed WebAssembly rules"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the example rules over a scripted scenario against an in-memory cache, showing
+    /// each write, what it invalidated and why, and the final stats.
+    Demo(demo::DemoArgs),
+    /// Show what the rules would invalidate for write events, without touching any cache.
+    Eval(eval::EvalArgs),
+    /// Show what a rule component is (SDK and contract versions, describe(), imports, size,
+    /// sha256) and whether this host would accept it: exit 0 if so, 1 with the reason if not.
+    Inspect(inspect::InspectArgs),
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => eval::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Inspect(args) => inspect::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TAGBUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

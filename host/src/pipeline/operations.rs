@@ -1,0 +1,142 @@
+//! From a planned target to backend operations: strategy, cascade, tenant confinement.
+//!
+//! Confinement is structural: every operation carries the event's tenant, and backends keep
+//! tenants' keyspaces apart, so nothing a rule returns can reach another tenant.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::backend::{Op, OpKind};
+use crate::model::event::{Operation, WriteEvent};
+use crate::model::target::{Strategy, TargetKind};
+use crate::tenant::plan::PlannedTarget;
+use crate::tenant::relations::Relationships;
+
+/// The event an operation came from; shared by every target the event produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventOrigin {
+    /// Sequence number the host gave the event.
+    #[serde(rename = "event")]
+    pub seq: u64,
+    pub tenant: Arc<str>,
+    pub resource: String,
+    pub operation: Operation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<String>,
+}
+
+impl EventOrigin {
+    pub fn new(seq: u64, event: &WriteEvent) -> EventOrigin {
+        EventOrigin {
+            seq,
+            tenant: Arc::from(event.tenant.as_str()),
+            resource: event.resource.clone(),
+            operation: event.operation,
+            transaction: event.transaction.clone(),
+        }
+    }
+}
+
+/// Where an operation came from: event → rule → target → strategy (→ cascade).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    #[serde(flatten)]
+    pub event: Arc<EventOrigin>,
+    pub rule: Arc<str>,
+    pub rule_version: Arc<str>,
+    pub rule_sha256: Arc<str>,
+    /// Added by the failure policy because the rule failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
+    pub target_kind: TargetKind,
+    pub target: String,
+    pub strategy: Strategy,
+    /// For a cascaded tag: the tag it was reached from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascaded_from: Option<String>,
+}
+
+/// One operation to apply, with its strategy and origin.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub op: Op,
+    pub strategy: Strategy,
+    pub origin: Arc<Origin>,
+}
+
+/// What routing one event's plan produced.
+#[derive(Debug, Default)]
+pub struct RouteOutput {
+    pub routed: Vec<Routed>,
+    /// Tags added by cascades.
+    pub cascaded: u64,
+    /// Cascades stopped by the fan-out cap.
+    pub truncated: u64,
+}
+
+/// The backend operation a target becomes under a strategy.
+pub fn op_kind(kind: TargetKind, strategy: Strategy) -> OpKind {
+    match (kind, strategy) {
+        // `lazy` is a tag version bump; a single key delete is already O(1) and a pattern
+        // has no version to bump, so both apply at once.
+        (TargetKind::Tag, Strategy::Lazy) => OpKind::TagVersion,
+        (TargetKind::Tag, _) => OpKind::Tag,
+        (TargetKind::Key, _) => OpKind::Key,
+        (TargetKind::Pattern, _) => OpKind::Pattern,
+    }
+}
+
+/// Routes one event's plan.
+pub fn route(
+    event: Arc<EventOrigin>,
+    plan: Vec<PlannedTarget>,
+    relationships: &Relationships,
+) -> RouteOutput {
+    let mut out = RouteOutput::default();
+    for p in plan {
+        let expansion = (p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty())
+            .then(|| relationships.expand(&p.value));
+        let op = Op {
+            tenant: event.tenant.clone(),
+            kind: op_kind(p.kind, p.strategy),
+            value: p.value.clone(),
+        };
+        let origin = Arc::new(Origin {
+            event: event.clone(),
+            rule: p.rule,
+            rule_version: p.rule_version,
+            rule_sha256: p.rule_sha256,
+            fallback: p.fallback,
+            target_kind: p.kind,
+            target: p.value,
+            strategy: p.strategy,
+            cascaded_from: None,
+        });
+        out.routed.push(Routed {
+            op,
+            strategy: p.strategy,
+            origin: origin.clone(),
+        });
+        let Some(expansion) = expansion else {
+            continue;
+        };
+        out.truncated += u64::from(expansion.truncated);
+        for c in expansion.tags {
+            out.cascaded += 1;
+            out.routed.push(Routed {
+                op: Op {
+                    tenant: event.tenant.clone(),
+                    kind: op_kind(TargetKind::Tag, p.strategy),
+                    value: c.tag,
+                },
+                strategy: p.strategy,
+                origin: Arc::new(Origin {
+                    cascaded_from: Some(c.via),
+                    ..(*origin).clone()
+                }),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,159 @@
+//! A submission from admission to dispatch: evaluate on the blocking pool, then send each
+//! operation on by its strategy.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::evaluate::{self, EventRouting};
+use super::operations::Routed;
+use super::{HostError, SubmitReport, Tagbust, lock};
+use crate::backend::Backend;
+use crate::model::{Strategy, WriteEvent};
+
+impl<B: Backend> Tagbust<B> {
+    /// Evaluates `events`, applies what is due now, queues what is batched, holds what
+    /// belongs to an open transaction.
+    ///
+    /// `Err` means the submission was not accepted and nothing of it will happen: an invalid
+    /// event (with its index and field), an unknown tenant, a rate limit, backpressure, or a
+    /// host that is shut down. Once accepted, the result is `Ok` with what happened, including
+    /// operations deferred because the backend is down (kept and retried) and events a rule's
+    /// `fail` policy rejected.
+    pub async fn submit(&self, events: Vec<WriteEvent>) -> Result<SubmitReport, HostError> {
+        let inner = &self.inner;
+        let tenants = self.tenants();
+        self.admit(&tenants, &events)?;
+        self.cool_down(&events).await;
+        let n = events.len();
+        let first_seq = inner.seq.fetch_add(n as u64, Ordering::Relaxed);
+        let stats = inner.stats.clone();
+        let span = tracing::debug_span!("tagbust.submit", events = n);
+        let evaluated = tokio::task::spawn_blocking(move || {
+            let _enter = span.enter();
+            crate::sandbox::blocking::on_blocking_thread(|| {
+                evaluate::evaluate_and_route(&tenants, &stats, events, first_seq)
+            })
+        })
+        .await
+        .map_err(|e| HostError::Evaluation {
+            source: Arc::new(e),
+        })?;
+
+        self.owe(&evaluated.burned);
+        let report = SubmitReport {
+            events: n,
+            rule_failures: evaluated.failures,
+            ..SubmitReport::default()
+        };
+        Ok(self.dispatch(report, evaluated.events).await)
+    }
+
+    /// Sends routed events on by strategy: held for their transaction, applied now
+    /// (immediate, lazy), or queued for the batch window; rejected events are reported.
+    pub(super) async fn dispatch(
+        &self,
+        mut report: SubmitReport,
+        events: Vec<EventRouting>,
+    ) -> SubmitReport {
+        let inner = &self.inner;
+        let mut now: Vec<Routed> = Vec::new();
+        let mut batched: Vec<Routed> = Vec::new();
+        for EventRouting {
+            tx,
+            routed,
+            rejected,
+        } in events
+        {
+            if let Some(rejection) = rejected {
+                report.rejected.push(rejection);
+                continue;
+            }
+            report.targets += routed.len();
+            match tx {
+                Some((tenant, tx)) => {
+                    report.held += routed.len();
+                    lock(&inner.txs).hold(&tenant, &tx, routed);
+                    inner.wake.notify_one();
+                }
+                None => {
+                    for r in routed {
+                        if r.strategy == Strategy::Batched {
+                            batched.push(r);
+                        } else {
+                            now.push(r);
+                        }
+                    }
+                }
+            }
+        }
+        report.batched = batched.len();
+        let (applied, pending) = self.send_now_or_later(now, batched).await;
+        report.applied = applied.applied;
+        report.deferred = applied.deferred;
+        report.keys_removed = applied.keys_removed;
+        // While degraded the worker retries; the caller is not made to wait on a dead backend.
+        if pending >= inner.options.batch_max_ops && !inner.degraded.load(Ordering::Relaxed) {
+            // On failure the operations stay pending for the worker; the submission stands.
+            let _ = self.flush().await;
+        }
+        report
+    }
+}
+
+/// What happened to operations due now.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct SentNow {
+    pub applied: usize,
+    pub deferred: usize,
+    pub keys_removed: u64,
+}
+
+impl<B: Backend> Tagbust<B> {
+    /// Queues `batched` for the window and applies `now`, or keeps `now` for retry while the
+    /// backend is failing. Returns what happened to `now`, and how many operations are
+    /// pending afterwards.
+    pub(super) async fn send_now_or_later(
+        &self,
+        now: Vec<Routed>,
+        batched: Vec<Routed>,
+    ) -> (SentNow, usize) {
+        let mut sent = SentNow::default();
+        let mut pending = self.enqueue(batched);
+        if now.is_empty() {
+            return (sent, pending);
+        }
+        if self.inner.degraded.load(Ordering::Relaxed) {
+            sent.deferred = now.len();
+            pending = self.enqueue(now);
+            return (sent, pending);
+        }
+        match self.apply_now(now, None).await {
+            Ok((applied, removed)) => {
+                sent.applied = applied;
+                sent.keys_removed = removed;
+            }
+            // The operations are back in the batcher; the worker retries them.
+            Err(HostError::Backend { pending: kept, .. }) => {
+                sent.deferred = kept;
+                pending = lock(&self.inner.batcher).len();
+            }
+            Err(_) => {}
+        }
+        (sent, pending)
+    }
+
+    /// Queues batched operations; returns how many are pending.
+    pub(super) fn enqueue(&self, batched: Vec<Routed>) -> usize {
+        if batched.is_empty() {
+            return lock(&self.inner.batcher).len();
+        }
+        let mut batcher = lock(&self.inner.batcher);
+        let was_empty = batcher.len() == 0;
+        let pending = batcher.add(batched);
+        drop(batcher);
+        if was_empty {
+            self.inner.wake.notify_one();
+        }
+        pending
+    }
+}

@@ -1,0 +1,44 @@
+//! Running untrusted rule components: wasmtime and everything that touches it.
+//!
+//! Loading reads the bytes first ([`header`]), compiles once per sha256 ([`engine`]), links
+//! once ([`rule`]: an `InstancePre` per rule) and calls `describe()`; evaluation ([`call`])
+//! gives every batch a fresh `Store` ([`store`]) under [`limits`], converts values across the
+//! boundary ([`wit`]) and turns every fault into a typed failure ([`classify`]).
+//!
+//! - [`limits`]: every sandbox limit and cap, with its default and reason.
+//! - [`engine`]: the process-wide engine, epoch ticker, linker, compile cache.
+//! - `bindings`: the generated contract (`bindgen!` and nothing else).
+//! - [`imports`]: the host side of each imported interface, one file each.
+//! - [`store`]: a fresh `Store` per call, with WASI denying everything.
+//! - [`header`]: magic, layer, SDK stamp, exported contract version (bytes only).
+//! - [`rule`]: loading a rule; [`inspect`]: the report `tagbust inspect` prints.
+//! - [`batch`]: events of one tenant converted once to their WIT form.
+//! - [`call`]: evaluating a batch; [`blocking`]: where a call may block; [`classify`]: faults
+//!   to [`crate::model::RuleFailure`].
+//! - [`error`]: why loading or building the engine failed.
+
+pub mod batch;
+mod bindings;
+pub mod blocking;
+pub mod call;
+pub mod classify;
+pub mod engine;
+pub mod error;
+pub mod header;
+pub mod imports;
+pub mod inspect;
+pub mod limits;
+pub mod rule;
+mod store;
+pub(crate) mod wit;
+
+pub use batch::{Batch, MixedTenants};
+pub use bindings::SUPPORTED_CONTRACTS;
+pub use call::RuleRun;
+pub use engine::Engine;
+pub use error::{EngineError, LoadError};
+pub use header::SdkStamp;
+pub use imports::{GuestLog, LogLevel, RuleConfig};
+pub use inspect::Inspection;
+pub use limits::{EngineOptions, Limits};
+pub use rule::Rule;
