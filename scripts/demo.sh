@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 rules=(published-feeds table-patterns task-controllers user-sessions)
 # shellcheck source=scripts/build-rules.sh
 source scripts/build-rules.sh
-exec cargo run --locked --quiet --release -p tagbust -- demo --rules "${components[@]}" "$@"
+# shellcheck source=scripts/build-cli.sh
+source scripts/build-cli.sh
+exec "$tagbust" demo --rules "${components[@]}" "$@"

@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 rules=(published-feeds table-patterns task-controllers)
 # shellcheck source=scripts/build-rules.sh
 source scripts/build-rules.sh
+# shellcheck source=scripts/build-cli.sh
+source scripts/build-cli.sh
 
 args=(--format text)
 [ "$#" -gt 0 ] && args=("$@")
-exec cargo run --locked --quiet --release -p tagbust -- eval \
+exec "$tagbust" eval \
   --rules "${components[@]}" \
   --config task-controllers@lab=examples/config/task-controllers.json \
   --event examples/events/writes.json \
