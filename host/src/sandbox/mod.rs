@@ -9,7 +9,8 @@
 //! - [`engine`]: the process-wide engine, epoch ticker, linker, compile cache.
 //! - `bindings`: the generated contract (`bindgen!` and nothing else).
 //! - [`imports`]: the host side of each imported interface, one file each.
-//! - [`store`]: a fresh `Store` per call, with WASI denying everything.
+//! - [`store`]: a fresh `Store` per call, with WASI denying everything; `wasi`: WASI linked
+//!   with every waiting function bounded by the call's deadline.
 //! - [`header`]: magic, layer, SDK stamp, exported contract version (bytes only).
 //! - [`rule`]: loading a rule; [`inspect`]: the report `tagbust inspect` prints.
 //! - [`batch`]: events of one tenant converted once to their WIT form.
@@ -30,6 +31,7 @@ pub mod inspect;
 pub mod limits;
 pub mod rule;
 mod store;
+mod wasi;
 pub(crate) mod wit;
 
 pub use batch::{Batch, MixedTenants};

@@ -1,12 +1,11 @@
 //! `tagbust eval`: what would these rules invalidate for these events?
 
-use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
+use tagbust::model::ingest::{read_events, read_events_file};
 use tagbust::pipeline::preview;
-use tagbust::{Engine, EngineOptions, EventLimits, Relationships, parse_events};
+use tagbust::{Engine, EngineOptions, EventLimits, Relationships};
 
 use super::output;
 use super::rules::{self, ConfigArg};
@@ -50,18 +49,14 @@ enum Format {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let (label, bytes) = if args.event == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read events from standard input")?;
-        ("<stdin>".to_owned(), buf)
+    // Inputs past the byte cap are refused before they are read (a file by its size, stdin
+    // one byte past the cap), so a 1 GiB event file costs nothing.
+    let limits = EventLimits::default();
+    let events = if args.event == "-" {
+        read_events("<stdin>", std::io::stdin().lock(), &limits)?
     } else {
-        let bytes = std::fs::read(&args.event)
-            .with_context(|| format!("{}: cannot read event file", args.event))?;
-        (args.event.clone(), bytes)
+        read_events_file(args.event.as_ref(), &limits)?
     };
-    let events = parse_events(&label, &bytes, &EventLimits::default())?;
     let engine = Engine::new(EngineOptions::default())?;
     let (rules, tenant_rules) = rules::load(&engine, &args.rules, &args.configs)?;
     let evaluation = tenant_rules.evaluate(&events);
