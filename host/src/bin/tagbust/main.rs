@@ -6,6 +6,7 @@ mod eval;
 mod inspect;
 mod output;
 mod rules;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ enum Command {
     /// Show what a rule component is (SDK and contract versions, describe(), imports, size,
     /// sha256) and whether this host would accept it: exit 0 if so, 1 with the reason if not.
     Inspect(inspect::InspectArgs),
+    /// Run the host as a service: HTTP intake, per-tenant tokens, metrics, hot reload.
+    Serve(serve::config::ServeArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -39,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => eval::run(args).map(|()| ExitCode::SUCCESS),
         Command::Inspect(args) => inspect::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 
