@@ -132,6 +132,10 @@ fn bad_requests_name_what_is_wrong() {
         metrics.contains("tagbust_http_refused_total{reason=\"bad_request\"} 4"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("tagbust_http_refused_total{reason=\"too_large\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]

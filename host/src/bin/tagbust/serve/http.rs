@@ -62,7 +62,17 @@ pub fn router<B: Backend>(state: AppState<B>, max_body_bytes: usize) -> axum::Ro
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz::<B>))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::map_response(count_body_limit))
         .with_state(state)
+}
+
+/// A body past the cap is refused by axum's own limit (413) before a handler runs; it is
+/// counted here like every other refusal.
+async fn count_body_limit(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        metrics::counter!("tagbust_http_refused_total", "reason" => "too_large").increment(1);
+    }
+    response
 }
 
 #[derive(Deserialize)]
