@@ -175,3 +175,22 @@ def test_versions_match_the_contract_and_the_workspace():
     assert workspace_version == tagbust_guest.SDK_VERSION
     pyproject = (ROOT / "guest-sdk" / "python" / "pyproject.toml").read_text()
     assert f'version = "{tagbust_guest.SDK_VERSION}"' in pyproject
+
+
+def test_print_goes_to_the_host_log_line_by_line(exported, wit, monkeypatch):
+    from tagbust_guest._export import Glue
+
+    glue = Glue(rule_module.exported_rule(), wit)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    glue.redirect_std_streams()
+    print("hello", "world")
+    print("partial", end="")
+    sys.stderr.write("oops\n")
+    glue.streams[0].flush()
+    info, warn = wit.wit_log.Level.INFO, wit.wit_log.Level.WARN
+    assert wit.host.logs == [
+        (info, "hello world", [("stream", "stdout")]),
+        (warn, "oops", [("stream", "stderr")]),
+        (info, "partial", [("stream", "stdout")]),
+    ]
