@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tagbust::pipeline::preview;
-use tagbust::{Engine, EngineOptions, EventLimits, Relationships, parse_events};
+use tagbust::{EventLimits, Relationships, parse_events};
 
+use super::engine::CacheArgs;
 use super::output;
 use super::rules::{self, ConfigArg};
 
@@ -36,7 +37,7 @@ pub struct EvalArgs {
     relate: Vec<(String, String)>,
 }
 
-fn parse_edge(s: &str) -> Result<(String, String), String> {
+pub fn parse_edge(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_owned(), b.to_owned())),
         _ => Err(format!("`{s}`: expected FROM=TO, e.g. user=session")),
@@ -49,7 +50,7 @@ enum Format {
     Text,
 }
 
-pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+pub fn run(args: EvalArgs, cache: &CacheArgs) -> anyhow::Result<()> {
     let (label, bytes) = if args.event == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -62,13 +63,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         (args.event.clone(), bytes)
     };
     let events = parse_events(&label, &bytes, &EventLimits::default())?;
-    let engine = Engine::new(EngineOptions::default())?;
-    let (rules, tenant_rules) = rules::load(&engine, &args.rules, &args.configs)?;
-    let evaluation = tenant_rules.evaluate(&events);
+    let engine = cache.engine()?;
     let relationships = args
         .relate
         .iter()
         .fold(Relationships::new(), |r, (a, b)| r.edge(a, b));
+    let (rules, tenant_rules) = rules::load(&engine, &args.rules, &args.configs, &relationships)?;
+    let evaluation = tenant_rules.evaluate(&events);
     let explain = args
         .explain
         .then(|| preview(&events, &evaluation, &relationships));

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tagbust::{Engine, EngineOptions, Inspection};
+use tagbust::Inspection;
+
+use super::engine::CacheArgs;
 
 #[derive(Args)]
 pub struct InspectArgs {
@@ -25,10 +27,10 @@ enum Format {
 
 /// Prints the report; exits 0 when the host would accept the component, 1 (with the reason on
 /// stderr) when it would not. An unreadable file is an error (exit 2).
-pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: InspectArgs, cache: &CacheArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("{}: cannot read rule component", args.file.display()))?;
-    let engine = Engine::new(EngineOptions::default())?;
+    let engine = cache.engine()?;
     let report = engine.inspect(&args.file.display().to_string(), &bytes);
     let mut out = std::io::stdout().lock();
     match args.format {
