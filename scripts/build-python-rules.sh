@@ -8,12 +8,14 @@
 #   - skips a rule whose inputs (wit/, the SDK, the rule's sources, the pin, this script) did
 #     not change since its last build. FORCE=1 rebuilds.
 # Arguments: rule directory names to build only those (default: all). Prints the paths built.
+# TAGBUST_PY_OUT: the output directory (default target/guests/python; tests/build.rs sets it
+# when CARGO_TARGET_DIR moves the target directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 python=${PYTHON:-python3}
 sdk=guest-sdk/python
-out_dir=target/guests/python
+out_dir=${TAGBUST_PY_OUT:-target/guests/python}
 
 # The pin lives once, in the SDK's pyproject.toml.
 pin=$(sed -n 's/.*"componentize-py==\([^"]*\)".*/\1/p' "$sdk/pyproject.toml")

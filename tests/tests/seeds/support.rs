@@ -34,6 +34,23 @@ macro_rules! on_both_backends {
             }
         }
     )+};
+    // Scenarios that take the rule under test first (`async fn name<B>(rule, backend)`);
+    // `$label` keeps the Redis key prefixes of two rules' runs apart.
+    (with $label:literal, $rule:expr => $($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn memory() {
+                super::$scenario($rule, tagbust::MemoryBackend::new()).await;
+            }
+
+            #[tokio::test]
+            async fn redis() {
+                let name = concat!($label, "-", stringify!($scenario));
+                let redis = $crate::support::SharedRedis::new(name);
+                super::$scenario($rule, redis.connect().await).await;
+            }
+        }
+    )+};
 }
 pub(crate) use on_both_backends;
 
