@@ -43,7 +43,7 @@ for name in "${dirs[@]}"; do
       echo "componentize-py==$pin $stamp"
       find wit "$sdk/tagbust_guest" "$src" \( -name '*.py' -o -name '*.wit' \) \
         -not -path '*/tests/*' -not -path '*/__pycache__/*'
-      echo "$0"
+      echo scripts/build-python-rules.sh  # by its path from the root, however invoked
     } | sort | while read -r f; do
       if [[ -f $f ]]; then sha256sum "$f"; else echo "$f"; fi
     done | sha256sum | cut -d' ' -f1
