@@ -3,7 +3,7 @@
 importing a layer above it.
 
 Layers, ground floor first: model; sandbox and backend (siblings: neither imports the other);
-tenant; pipeline. The crate root (lib.rs) and the binary (bin/) may import anything.
+tenant; pipeline; sources (what feeds the host: Redis Streams, PostgreSQL). The crate root (lib.rs) and the binary (bin/) may import anything.
 
 An import is any `crate::a::b` or `super::x` path in a file (use lines and inline paths).
 A folder's face (its mod.rs) declaring and re-exporting its own children is not counted as
@@ -19,7 +19,7 @@ import sys
 ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "host", "src"
 )
-RANK = {"model": 0, "sandbox": 1, "backend": 1, "tenant": 2, "pipeline": 3}
+RANK = {"model": 0, "sandbox": 1, "backend": 1, "tenant": 2, "pipeline": 3, "sources": 4}
 
 PATH = re.compile(r"\b(crate|super)((?:::(?:[A-Za-z_][A-Za-z0-9_]*|\{[^;]*?\}))+)", re.S)
 

@@ -26,6 +26,8 @@
 //! strategy) → batch or hold for the transaction → apply to a backend. Modules depend one way,
 //! down this list; nothing imports a layer above it.
 //!
+//! - [`sources`]: what feeds a running host besides direct calls: Redis Streams (the
+//!   daemon's scale-out intake), acknowledging upstream only after apply.
 //! - [`pipeline`]: the embedded host ([`Tagbust`]): admission, submit, batch window,
 //!   transactions, confinement, apply, flush, shutdown, stats, explain; and [`Cache`], the
 //!   client services read and (guardedly) fill through.
@@ -42,6 +44,7 @@ pub mod backend;
 pub mod model;
 pub mod pipeline;
 pub mod sandbox;
+pub mod sources;
 pub mod tenant;
 
 pub use backend::{

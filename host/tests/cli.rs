@@ -76,7 +76,7 @@ fn missing_files_are_named() {
     assert!(err.contains("nope.wasm"), "{err}");
     let rule = s.file("r.wasm", b"\0asm\x01\0\0\0");
     let err = refused(&eval(&rule, &s.0.join("absent.json")));
-    assert!(err.contains("absent.json: cannot read event file"), "{err}");
+    assert!(err.contains("absent.json: cannot read"), "{err}");
 }
 
 #[test]
@@ -105,4 +105,33 @@ fn an_empty_rule_directory_is_refused() {
     std::fs::create_dir_all(&rules).expect("dir");
     let err = refused(&eval(&rules, &event));
     assert!(err.contains("no .wasm rule components"), "{err}");
+}
+
+#[test]
+fn oversized_inputs_are_refused_before_they_are_read() {
+    let s = Scratch::new("oversized");
+    // A sparse 1 GiB event file and a sparse 1 GiB "component": refused by their size, so
+    // the run ends at once and never holds them in memory.
+    let giant = s.0.join("giant.json");
+    std::fs::File::create(&giant)
+        .and_then(|f| f.set_len(1 << 30))
+        .expect("sparse file");
+    let rule = s.file("r.wasm", b"\0asm\x01\0\0\0");
+    let err = refused(&eval(&rule, &giant));
+    assert!(
+        err.contains("giant.json: 1073741824 bytes, more than the limit of 67108864 bytes"),
+        "{err}"
+    );
+    let huge_rule = s.0.join("huge.wasm");
+    std::fs::File::create(&huge_rule)
+        .and_then(|f| f.set_len(1 << 30))
+        .expect("sparse file");
+    let event = s.file("ev.json", GOOD_EVENT);
+    let err = refused(&eval(&huge_rule, &event));
+    assert!(
+        err.contains(
+            "huge.wasm: 1073741824 bytes, more than the 67108864 bytes a rule component may have"
+        ),
+        "{err}"
+    );
 }

@@ -46,6 +46,12 @@ const CASES: &[Neighbour] = &[
         submitters: 1,
     },
     Neighbour {
+        label: "beside a rule sleeping forever (100 ms deadline)",
+        tenant: "evil",
+        resource: "sleep-forever",
+        submitters: 1,
+    },
+    Neighbour {
         label: "beside a memory bomb (32 MiB cap)",
         tenant: "evil",
         resource: "alloc",

@@ -90,13 +90,37 @@ pub fn echo_host(
     relationships: tagbust::Relationships,
     options: tagbust::HostOptions,
 ) -> tagbust::Tagbust<tagbust::MemoryBackend> {
+    echo_host_on(tagbust::MemoryBackend::new(), relationships, options)
+}
+
+/// [`echo_host`] on any backend.
+pub fn echo_host_on<B: tagbust::Backend>(
+    backend: B,
+    relationships: tagbust::Relationships,
+    options: tagbust::HostOptions,
+) -> tagbust::Tagbust<B> {
     let echo = load(components::ECHO);
     let rules = tagbust::RuleSet::new(vec![tagbust::BoundRule::new(echo)]);
     let tenants =
         tagbust::Tenants::new(tagbust::TenantSetup::new(rules).with_relationships(relationships));
-    tagbust::Tagbust::builder(std::sync::Arc::new(tagbust::MemoryBackend::new()))
+    tagbust::Tagbust::builder(std::sync::Arc::new(backend))
         .tenants(tenants)
         .options(options)
+        .build()
+        .expect("host builds")
+}
+
+/// A host where only the named tenants exist (no default setup, so confinement knows who
+/// else there is), each running the `echo` rule.
+pub fn named_echo_host<B: tagbust::Backend>(backend: B, names: &[&str]) -> tagbust::Tagbust<B> {
+    let echo = load(components::ECHO);
+    let setup =
+        tagbust::TenantSetup::new(tagbust::RuleSet::new(vec![tagbust::BoundRule::new(echo)]));
+    let tenants = names.iter().fold(tagbust::Tenants::default(), |t, name| {
+        t.with_tenant(name, setup.clone())
+    });
+    tagbust::Tagbust::builder(std::sync::Arc::new(backend))
+        .tenants(tenants)
         .build()
         .expect("host builds")
 }
@@ -246,6 +270,24 @@ pub fn kill_clients(url: &str) {
     }
 }
 
+impl TestRedis {
+    /// A backend on this server with short timeouts and few retries, so a test can take the
+    /// server away under it and see the host degrade quickly.
+    pub async fn fast_failing_backend(&self) -> tagbust::backend::RedisBackend {
+        tagbust::backend::RedisBackend::connect(
+            &self.url(),
+            tagbust::backend::RedisOptions {
+                timeout: std::time::Duration::from_millis(300),
+                attempts: 2,
+                backoff: std::time::Duration::from_millis(10),
+                ..tagbust::backend::RedisOptions::default()
+            },
+        )
+        .await
+        .expect("connect to the private redis-server")
+    }
+}
+
 impl Drop for TestRedis {
     fn drop(&mut self) {
         self.kill();
@@ -270,4 +312,68 @@ pub fn python_task_controllers() -> Rule {
     static RULE: OnceLock<Rule> = OnceLock::new();
     RULE.get_or_init(|| load(python_component(components::PY_TASK_CONTROLLERS)))
         .clone()
+}
+
+/// A key prefix of its own (`<name>-<pid>`) on a shared Redis; its keys are removed on drop,
+/// even when the test fails.
+pub struct SharedRedis {
+    url: String,
+    prefix: String,
+}
+
+impl SharedRedis {
+    pub fn new(url: &str, name: &str) -> SharedRedis {
+        SharedRedis {
+            url: url.to_owned(),
+            prefix: format!("{name}-{}", std::process::id()),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A backend on this prefix.
+    pub async fn connect(&self) -> tagbust::backend::RedisBackend {
+        let options = tagbust::backend::RedisOptions {
+            prefix: self.prefix.clone(),
+            ..tagbust::backend::RedisOptions::default()
+        };
+        tagbust::backend::RedisBackend::connect(&self.url, options)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "this test needs Redis at {} ({e}); .ci/run starts one",
+                    self.url
+                )
+            })
+    }
+
+    /// Every key under the prefix.
+    pub fn keys(&self) -> Vec<String> {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return Vec::new();
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return Vec::new();
+        };
+        redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SharedRedis {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if keys.is_empty() {
+            return;
+        }
+        if let Ok(client) = redis::Client::open(self.url.as_str())
+            && let Ok(mut conn) = client.get_connection()
+        {
+            let _: Result<(), _> = redis::cmd("UNLINK").arg(&keys).query(&mut conn);
+        }
+    }
 }

@@ -35,6 +35,7 @@ fn limits() -> EventLimits {
         max_changes: 3,
         max_context: 3,
         max_string_bytes: 12,
+        ..EventLimits::default()
     }
 }
 

@@ -239,22 +239,36 @@ async fn an_abandoned_transaction_is_applied_after_the_timeout_and_counted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tenant_cannot_reach_another_tenants_keys() {
-    let host = default_host();
+    let host = tagbust_tests::named_echo_host(MemoryBackend::new(), &["a", "b"]);
     seed(
         &host,
         &[
             ("a", "shared:1", &["t"]),
             ("b", "shared:1", &["t"]),
             ("b", "b-only", &[]),
+            ("b", "b:shared:1", &[]),
         ],
     )
     .await;
-    host.submit(vec![emit("a", "pattern=* tag=t key=b-only key=b:shared:1")])
+    // Tenant `a` aims at `b` four ways: b's prefix, b's hash tag, the backend's own key
+    // layout, and a pattern under b's prefix. Its own `pattern=*`, `tag=t` and a key that
+    // only `b` has stay inside `a` (structurally).
+    let report = host
+        .submit(vec![emit(
+            "a",
+            "pattern=* tag=t key=b-only key=b:shared:1 key={b}:shared:1 key=tb:{b}:e:b-only pattern=b:*",
+        )])
         .await
         .expect("submit");
-    assert!(!has(&host, "a", "shared:1").await);
-    assert!(has(&host, "b", "shared:1").await);
-    assert!(has(&host, "b", "b-only").await);
+    assert_eq!(
+        host.stats().confinement_violations,
+        4,
+        "each attempt counted: {report:?}"
+    );
+    assert!(!has(&host, "a", "shared:1").await, "a's own entry went");
+    for key in ["shared:1", "b-only", "b:shared:1"] {
+        assert!(has(&host, "b", key).await, "b's `{key}` was not reached");
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,33 +2,15 @@
 //! events keep coming. Zero invalidations may be lost. Each test runs its own redis-server on
 //! a port of its own (see `TestRedis`), so killing clients touches nothing else.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tagbust::backend::{RedisBackend, RedisOptions};
-use tagbust::{
-    Backend, BoundRule, HostError, HostOptions, NewEntry, RuleSet, Tagbust, TenantSetup, Tenants,
-};
-use tagbust_tests::{TestRedis, components, emit, load};
+use tagbust::backend::RedisBackend;
+use tagbust::{Backend, HostError, HostOptions, NewEntry, Tagbust};
+use tagbust_tests::{TestRedis, emit};
 
 async fn host_on(server: &TestRedis, options: HostOptions) -> Tagbust<RedisBackend> {
-    let backend = RedisBackend::connect(
-        &server.url(),
-        RedisOptions {
-            timeout: Duration::from_millis(500),
-            attempts: 3,
-            backoff: Duration::from_millis(10),
-            ..RedisOptions::default()
-        },
-    )
-    .await
-    .expect("connect");
-    let rules = RuleSet::new(vec![BoundRule::new(load(components::ECHO))]);
-    Tagbust::builder(Arc::new(backend))
-        .tenants(Tenants::new(TenantSetup::new(rules)))
-        .options(options)
-        .build()
-        .expect("host builds")
+    let backend = server.fast_failing_backend().await;
+    tagbust_tests::echo_host_on(backend, tagbust::Relationships::new(), options)
 }
 
 async fn seed(host: &Tagbust<RedisBackend>, n: usize, tags: usize) {
@@ -82,35 +64,61 @@ async fn connections_killed_mid_batch_lose_no_invalidation() {
     let server = TestRedis::start("kill", 6391);
     let host = host_on(&server, HostOptions::default()).await;
     seed(&host, 2000, 200).await;
-    let killer = {
-        let url = server.url();
-        tokio::task::spawn_blocking(move || {
-            for _ in 0..30 {
-                std::thread::sleep(Duration::from_millis(3));
-                tagbust_tests::kill_clients(&url);
-            }
-        })
-    };
-    let mut failed = 0;
+    let control = redis::Client::open(server.url()).expect("url");
+    let mut control = control
+        .get_multiplexed_async_connection()
+        .await
+        .expect("control connection");
+    let mut hit = 0;
     for chunk in (0..200).collect::<Vec<usize>>().chunks(10) {
+        // Pause Redis's writes so the batch (Lua scripts are writes) is in flight and
+        // waiting, then kill the host's connection under it: the kill hits that batch.
+        let () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(2000)
+            .arg("WRITE")
+            .query_async(&mut control)
+            .await
+            .expect("pause");
         let events = chunk
             .iter()
             .map(|i| emit("a", &format!("tag=t{i}")))
             .collect();
-        match host.submit(events).await {
-            Ok(report) if report.deferred > 0 => failed += 1,
-            Ok(_) => {}
-            Err(other) => panic!("unexpected {other}"),
+        let submit = tokio::spawn({
+            let host = host.clone();
+            async move { host.submit(events).await }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query_async(&mut control)
+            .await
+            .expect("kill");
+        let () = redis::cmd("CLIENT")
+            .arg("UNPAUSE")
+            .query_async(&mut control)
+            .await
+            .expect("unpause");
+        let report = submit.await.expect("joined").expect("accepted");
+        if killed > 0 {
+            hit += 1;
         }
+        assert!(report.applied + report.deferred > 0, "{report:?}");
     }
-    killer.await.expect("killer");
     drain(&host).await;
-    assert_eq!(
-        remaining(&host, 2000).await,
-        0,
-        "{failed} submissions saw the backend fail"
+    assert_eq!(hit, 20, "every batch had its connection killed under it");
+    assert!(
+        host.backend().retries() >= 20,
+        "each killed batch was retried: {} retries",
+        host.backend().retries()
     );
-    assert!(host.stats().keys_removed >= 2000);
+    // Correctness is what is left, not the count: a batch whose reply is lost after Redis
+    // ran it is retried and finds its keys already gone, so `keys_removed` may undercount.
+    assert_eq!(remaining(&host, 2000).await, 0, "0 invalidations lost");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,6 +148,10 @@ async fn a_restart_under_load_loses_no_invalidation_and_the_queue_is_bounded() {
         }
     }
     assert!(refused > 0, "a full queue must push back, not grow");
+    assert!(
+        host.stats().backend_errors > 0,
+        "the outage reached the host: its applies failed"
+    );
     assert!(host.stats().events_refused_backpressure > 0);
     // Back up with its data (AOF): every accepted invalidation is applied.
     server.restart();

@@ -23,6 +23,10 @@ pub struct EventLimits {
     pub max_context: usize,
     /// Bytes of any one string. Default 64 KiB.
     pub max_string_bytes: usize,
+    /// Bytes of one input (a file, a request body, a stream entry), checked before it is
+    /// read or decoded, so a 1 GiB input costs nothing. Default 64 MiB: a full 100,000-id
+    /// bulk event is a few MiB.
+    pub max_input_bytes: usize,
 }
 
 impl Default for EventLimits {
@@ -32,6 +36,7 @@ impl Default for EventLimits {
             max_changes: 1024,
             max_context: 256,
             max_string_bytes: 64 << 10,
+            max_input_bytes: 64 << 20,
         }
     }
 }
@@ -71,16 +76,71 @@ pub enum IngestError {
         line: usize,
         column: usize,
     },
+    #[error(
+        "{file}: {size} bytes, more than the limit of {limit} bytes (nothing was read past it)"
+    )]
+    TooLarge { file: String, size: u64, limit: u64 },
     #[error("{file}: expected a JSON object or an array of objects")]
     Shape { file: String },
 }
 
-/// Parses events from `bytes`; `file` names the source in errors.
+/// Reads and parses the events in the file at `path`, refusing a file over
+/// [`EventLimits::max_input_bytes`] before reading it.
+pub fn read_events_file(
+    path: &std::path::Path,
+    limits: &EventLimits,
+) -> Result<Vec<WriteEvent>, IngestError> {
+    let file = path.display().to_string();
+    let read = |source| IngestError::Read {
+        file: file.clone(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read)?.len();
+    too_large(&file, size, limits)?;
+    let bytes = std::fs::read(path).map_err(read)?;
+    parse_events(&file, &bytes, limits)
+}
+
+/// Reads events from `reader` (standard input, a socket), reading at most one byte past
+/// [`EventLimits::max_input_bytes`] before refusing; `label` names the source in errors.
+pub fn read_events(
+    label: &str,
+    reader: impl std::io::Read,
+    limits: &EventLimits,
+) -> Result<Vec<WriteEvent>, IngestError> {
+    use std::io::Read;
+    let cap = limits.max_input_bytes as u64;
+    let mut bytes = Vec::new();
+    reader
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| IngestError::Read {
+            file: label.to_owned(),
+            source,
+        })?;
+    parse_events(label, &bytes, limits)
+}
+
+fn too_large(file: &str, size: u64, limits: &EventLimits) -> Result<(), IngestError> {
+    let limit = limits.max_input_bytes as u64;
+    if size > limit {
+        return Err(IngestError::TooLarge {
+            file: file.to_owned(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Parses events from `bytes`; `file` names the source in errors. Input over
+/// [`EventLimits::max_input_bytes`] is refused before it is decoded.
 pub fn parse_events(
     file: &str,
     bytes: &[u8],
     limits: &EventLimits,
 ) -> Result<Vec<WriteEvent>, IngestError> {
+    too_large(file, bytes.len() as u64, limits)?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     let events = match first {
         Some(b'[') => decode::<Vec<WriteEvent>>(file, bytes)?,

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
+use super::ack::Tickets;
 use super::coalesce::{Pending, group};
 use super::operations::{Origin, Routed};
 use super::{FlushReport, HostError, Tagbust, lock};
@@ -69,6 +70,7 @@ impl<B: Backend> Tagbust<B> {
                     inner
                         .explain
                         .push(&meta.origins, op, label, outcome, meta.merged);
+                    meta.tickets.applied();
                 }
                 Ok(removed)
             }
@@ -119,6 +121,7 @@ struct Meta {
     origins: Vec<Arc<Origin>>,
     merged: u64,
     strategy: Strategy,
+    tickets: Tickets,
 }
 
 impl Meta {
@@ -129,6 +132,7 @@ impl Meta {
                 origins: p.origins,
                 merged: p.merged,
                 strategy: p.strategy,
+                tickets: p.tickets,
             },
         )
     }
@@ -139,6 +143,7 @@ impl Meta {
             origins: m.origins,
             merged: m.merged,
             strategy: m.strategy,
+            tickets: m.tickets,
         }
     }
 }

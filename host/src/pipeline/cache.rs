@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::backend::{Backend, BackendError, FillLease, FillOutcome, NewEntry};
+use crate::model::ingest::check_tenant;
+use crate::model::text::truncate;
 use crate::pipeline::stats::Stats;
 
 /// A handle on the host's backend that counts hits, misses and fills.
@@ -42,6 +44,15 @@ pub enum FillError<E> {
     Load(E),
 }
 
+/// A tenant id is part of every backend key (`tb:{tenant}:…`): one that is not
+/// `[A-Za-z0-9._-]` could spell its way into another tenant's keys, so it is refused.
+fn valid_tenant(tenant: &str) -> Result<(), BackendError> {
+    check_tenant(tenant).map_err(|why| {
+        let shown = truncate(tenant, 64);
+        BackendError::Refused(format!("tenant {shown:?}: {why}"))
+    })
+}
+
 impl<B: Backend> Cache<B> {
     pub(crate) fn new(backend: Arc<B>, stats: Arc<Stats>) -> Cache<B> {
         Cache { backend, stats }
@@ -50,11 +61,13 @@ impl<B: Backend> Cache<B> {
     /// Stores an entry unconditionally. For values loaded from a database use
     /// [`Cache::get_or_fill`], which cannot store a value an invalidation has overtaken.
     pub async fn set(&self, entry: NewEntry) -> Result<(), BackendError> {
+        valid_tenant(&entry.tenant)?;
         self.backend.set(entry).await
     }
 
     /// Reads an entry, counting hits and misses.
     pub async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        valid_tenant(tenant)?;
         let value = self.backend.get(tenant, key).await?;
         let counter = if value.is_some() {
             &self.stats.cache_hits
@@ -72,6 +85,7 @@ impl<B: Backend> Cache<B> {
         key: &str,
         tags: &[String],
     ) -> Result<FillLease, BackendError> {
+        valid_tenant(tenant)?;
         self.backend.begin_fill(tenant, key, tags).await
     }
 

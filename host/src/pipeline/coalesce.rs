@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use super::ack::Tickets;
 use super::operations::{Origin, Routed};
 use super::options::MAX_ORIGINS;
 use crate::backend::Op;
@@ -22,6 +23,8 @@ pub(crate) struct Pending {
     pub merged: u64,
     /// The strategy it was asked for with (the soonest, when merged).
     pub strategy: Strategy,
+    /// The tracked submissions waiting for it to be applied.
+    pub tickets: Tickets,
 }
 
 impl From<Routed> for Pending {
@@ -31,6 +34,7 @@ impl From<Routed> for Pending {
             origins: vec![r.origin],
             merged: 1,
             strategy: r.strategy,
+            tickets: Tickets::one(r.ticket),
         }
     }
 }
@@ -65,9 +69,8 @@ impl Coalescer {
                 kept.merged += p.merged;
                 let room = MAX_ORIGINS.saturating_sub(kept.origins.len());
                 kept.origins.extend(p.origins.into_iter().take(room));
-                if p.strategy.urgency() < kept.strategy.urgency() {
-                    kept.strategy = p.strategy;
-                }
+                kept.strategy = kept.strategy.sooner(p.strategy);
+                kept.tickets.absorb(p.tickets);
                 false
             }
             None => {
@@ -121,6 +124,7 @@ mod tests {
                 value: value.to_owned(),
             },
             strategy,
+            ticket: None,
             origin: Arc::new(Origin {
                 event: Arc::new(EventOrigin {
                     seq,

@@ -195,6 +195,7 @@ impl FallbackRule {
                 strategy: Strategy::Immediate,
                 cascaded_from: None,
             }),
+            ticket: None,
         }
     }
 }

@@ -82,6 +82,7 @@ impl<B: Backend> Tagbust<B> {
                 strategy: Strategy::Immediate,
                 cascaded_from: None,
             }),
+            ticket: None,
         };
         self.send_manual(vec![routed]).await
     }
@@ -125,6 +126,6 @@ impl<B: Backend> Tagbust<B> {
             routed,
             rejected: None,
         };
-        Ok(self.dispatch(report, vec![routing]).await)
+        Ok(self.dispatch(report, vec![routing], None).await)
     }
 }

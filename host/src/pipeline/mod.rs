@@ -18,6 +18,7 @@
 //! - `worker`: the background task and shutdown; [`explain`], [`stats`]: what happened.
 //! - [`cache`]: the client services read and fill through.
 
+mod ack;
 mod admission;
 mod apply;
 mod batcher;
@@ -54,11 +55,13 @@ use explain::ExplainLog;
 use stats::{Stats, StatsSnapshot};
 use tx::Transactions;
 
+pub use ack::{Applied, NotApplied};
 pub use builder::{BuildError, Builder};
 pub use manual::MANUAL;
 pub use operations::{EventOrigin, Origin};
 pub use options::{
-    CommitReport, FlushReport, HostError, HostOptions, Rejection, ShutdownReport, SubmitReport,
+    CommitReport, FlushReport, HostError, HostOptions, Rejection, ShutdownError, ShutdownReport,
+    SubmitReport, Unapplied,
 };
 pub use preview::{DryRun, DryRunEvent, PreviewOp, When, dry_run, preview};
 pub use reload::Reloaded;

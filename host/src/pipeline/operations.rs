@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::ack::Ticket;
 use crate::backend::{Op, OpKind};
 use crate::model::event::{Operation, WriteEvent};
 use crate::model::target::{Strategy, TargetKind};
@@ -63,6 +64,8 @@ pub struct Routed {
     pub op: Op,
     pub strategy: Strategy,
     pub origin: Arc<Origin>,
+    /// The submission's acknowledgement, when it is tracked.
+    pub(crate) ticket: Option<Arc<Ticket>>,
 }
 
 /// What routing one event's plan produced.
@@ -117,6 +120,7 @@ pub fn route(
             op,
             strategy: p.strategy,
             origin: origin.clone(),
+            ticket: None,
         });
         let Some(expansion) = expansion else {
             continue;
@@ -135,6 +139,7 @@ pub fn route(
                     cascaded_from: Some(c.via),
                     ..(*origin).clone()
                 }),
+                ticket: None,
             });
         }
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend::BackendError;
+use crate::backend::{BackendError, Op};
+use crate::model::Strategy;
 use crate::model::ingest::EventLimits;
 
 /// Origins remembered per coalesced operation (for explain); the rest are only counted, so a
@@ -198,6 +199,31 @@ pub struct CommitReport {
     /// Operations kept for retry because the backend failed.
     pub deferred: usize,
     pub keys_removed: u64,
+}
+
+/// One operation shutdown could not apply: handed back to the caller (to persist, retry
+/// elsewhere or alert on), logged at ERROR with its tenant and transactions, and counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unapplied {
+    pub op: Op,
+    pub strategy: Strategy,
+    /// The transactions it came from (committed, or still open at shutdown).
+    pub transactions: Vec<String>,
+    /// Sequence numbers of the events it came from, as far as remembered.
+    pub events: Vec<u64>,
+    /// Targets merged into it.
+    pub merged: u64,
+}
+
+/// Shutdown finished, but the backend did not take everything: nothing is silently gone.
+#[derive(Debug, thiserror::Error)]
+#[error("shutdown could not apply {} operation(s): {source}", .unapplied.len())]
+pub struct ShutdownError {
+    /// What was done before the backend failed.
+    pub report: ShutdownReport,
+    pub unapplied: Vec<Unapplied>,
+    #[source]
+    pub source: BackendError,
 }
 
 /// What shutdown applied, and what it could not.

@@ -71,6 +71,8 @@ pub struct StatsSnapshot {
     pub transactions_timed_out: u64,
     pub transactions_open: u64,
     pub backend_errors: u64,
+    /// Operations shutdown could not apply (returned to the caller in `ShutdownError`).
+    pub ops_unapplied_at_shutdown: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub fills_stored: u64,

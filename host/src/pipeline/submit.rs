@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::ack::{Applied, Ticket};
 use super::evaluate::{self, EventRouting};
 use super::operations::Routed;
 use super::{HostError, SubmitReport, Tagbust, lock};
@@ -20,6 +21,29 @@ impl<B: Backend> Tagbust<B> {
     /// operations deferred because the backend is down (kept and retried) and events a rule's
     /// `fail` policy rejected.
     pub async fn submit(&self, events: Vec<WriteEvent>) -> Result<SubmitReport, HostError> {
+        self.submit_with(events, None).await
+    }
+
+    /// [`Tagbust::submit`], plus a future that resolves once every invalidation of the
+    /// submission has been applied to the backend: immediate ones, batched ones after their
+    /// window, held ones after their transaction commits (a rollback resolves them too:
+    /// nothing was to be applied). It resolves with [`super::NotApplied`] if the host stops with
+    /// some still pending. A source that must lose nothing (a stream, a replication slot)
+    /// acknowledges upstream only when it resolves: at-least-once, end to end.
+    pub async fn submit_tracked(
+        &self,
+        events: Vec<WriteEvent>,
+    ) -> Result<(SubmitReport, Applied), HostError> {
+        let (ticket, applied) = Ticket::new();
+        let report = self.submit_with(events, Some(ticket)).await?;
+        Ok((report, applied))
+    }
+
+    async fn submit_with(
+        &self,
+        events: Vec<WriteEvent>,
+        ticket: Option<Arc<Ticket>>,
+    ) -> Result<SubmitReport, HostError> {
         let inner = &self.inner;
         let tenants = self.tenants();
         self.admit(&tenants, &events)?;
@@ -45,7 +69,7 @@ impl<B: Backend> Tagbust<B> {
             rule_failures: evaluated.failures,
             ..SubmitReport::default()
         };
-        Ok(self.dispatch(report, evaluated.events).await)
+        Ok(self.dispatch(report, evaluated.events, ticket).await)
     }
 
     /// Sends routed events on by strategy: held for their transaction, applied now
@@ -54,19 +78,26 @@ impl<B: Backend> Tagbust<B> {
         &self,
         mut report: SubmitReport,
         events: Vec<EventRouting>,
+        ticket: Option<Arc<Ticket>>,
     ) -> SubmitReport {
         let inner = &self.inner;
         let mut now: Vec<Routed> = Vec::new();
         let mut batched: Vec<Routed> = Vec::new();
         for EventRouting {
             tx,
-            routed,
+            mut routed,
             rejected,
         } in events
         {
             if let Some(rejection) = rejected {
                 report.rejected.push(rejection);
                 continue;
+            }
+            if let Some(ticket) = &ticket {
+                ticket.add(routed.len() as u64);
+                for r in &mut routed {
+                    r.ticket = Some(ticket.clone());
+                }
             }
             report.targets += routed.len();
             match tx {
@@ -87,6 +118,10 @@ impl<B: Backend> Tagbust<B> {
             }
         }
         report.batched = batched.len();
+        // Every operation carries the ticket now: the submission's own unit is released.
+        if let Some(ticket) = ticket {
+            ticket.done(1);
+        }
         let (applied, pending) = self.send_now_or_later(now, batched).await;
         report.applied = applied.applied;
         report.deferred = applied.deferred;

@@ -105,7 +105,14 @@ impl<B: Backend> Tagbust<B> {
         match held {
             Some(h) => {
                 self.inner.stats.update(|s| s.transactions_rolled_back += 1);
-                h.routed.len()
+                let n = h.routed.len();
+                // Nothing of a rolled-back write is to be applied: its acknowledgement is due.
+                for r in h.routed {
+                    if let Some(ticket) = r.ticket {
+                        ticket.done(1);
+                    }
+                }
+                n
             }
             None => 0,
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::{Instant, sleep_until};
 
+use super::options::{ShutdownError, Unapplied};
 use super::{HostError, Inner, ShutdownReport, Tagbust, lock};
 use crate::backend::Backend;
 
@@ -55,8 +56,12 @@ impl<B: Backend> Tagbust<B> {
     /// Stops the worker, then applies everything pending: open transactions
     /// (conservatively) and the batch window, in one flush. Later submissions are refused.
     ///
-    /// When the backend fails, the error says how many operations are still pending.
-    pub async fn shutdown(&self) -> Result<ShutdownReport, HostError> {
+    /// When the backend fails, nothing is silently gone: every operation it could not take
+    /// comes back in [`ShutdownError::unapplied`], logged at ERROR with its tenant and
+    /// transactions and counted (`ops_unapplied_at_shutdown`); tracked submissions waiting
+    /// on them resolve with `NotApplied`. What survives a crash is another matter: nothing
+    /// pending in memory does (see the README).
+    pub async fn shutdown(&self) -> Result<ShutdownReport, ShutdownError> {
         let inner = &self.inner;
         inner.shutdown.cancel();
         inner.tracker.close();
@@ -72,11 +77,66 @@ impl<B: Backend> Tagbust<B> {
             inner.stats.update(|s| s.transactions_timed_out += 1);
             self.enqueue(held.routed);
         }
-        let flushed = self.flush().await?;
-        Ok(ShutdownReport {
+        let mut report = ShutdownReport {
             transactions_applied,
-            operations: flushed.operations,
-            keys_removed: flushed.keys_removed,
-        })
+            ..ShutdownReport::default()
+        };
+        match self.flush().await {
+            Ok(flushed) => {
+                report.operations = flushed.operations;
+                report.keys_removed = flushed.keys_removed;
+                Ok(report)
+            }
+            Err(HostError::Backend { source, .. }) => {
+                let unapplied = self.hand_back();
+                Err(ShutdownError {
+                    report,
+                    unapplied,
+                    source,
+                })
+            }
+            // `flush` fails only on the backend.
+            Err(other) => {
+                tracing::error!(error = %other, "unexpected failure flushing at shutdown");
+                Ok(report)
+            }
+        }
+    }
+
+    /// Takes every pending operation out of the host for the caller, logging each at ERROR.
+    fn hand_back(&self) -> Vec<Unapplied> {
+        let (pending, _) = lock(&self.inner.batcher).take();
+        let unapplied: Vec<Unapplied> = pending
+            .into_iter()
+            .map(|p| {
+                let mut transactions: Vec<String> = p
+                    .origins
+                    .iter()
+                    .filter_map(|o| o.event.transaction.clone())
+                    .collect();
+                transactions.sort();
+                transactions.dedup();
+                let events = p.origins.iter().map(|o| o.event.seq).collect();
+                tracing::error!(
+                    tenant = %p.op.tenant,
+                    kind = ?p.op.kind,
+                    value = %p.op.value,
+                    transactions = ?transactions,
+                    "not applied at shutdown: the backend is down; handed back to the caller"
+                );
+                Unapplied {
+                    op: p.op,
+                    strategy: p.strategy,
+                    transactions,
+                    events,
+                    merged: p.merged,
+                }
+            })
+            .collect();
+        let n = unapplied.len() as u64;
+        self.inner
+            .stats
+            .update(|s| s.ops_unapplied_at_shutdown += n);
+        unapplied
     }
 }

@@ -55,8 +55,7 @@ impl Engine {
             (build(&options, false)?, false)
         };
         let mut linker = Linker::new(&wasm);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| EngineError::Link(e.to_string()))?;
+        super::wasi::link(&mut linker).map_err(|e| EngineError::Link(e.to_string()))?;
         RuleComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| EngineError::Link(e.to_string()))?;
         let artifacts = match &options.artifact_dir {

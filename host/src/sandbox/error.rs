@@ -11,6 +11,8 @@ pub enum LoadError {
         file: String,
         source: std::io::Error,
     },
+    #[error("{file}: {size} bytes, more than the {limit} bytes a rule component may have")]
+    TooLarge { file: String, size: u64, limit: u64 },
     #[error("{file}: not a WebAssembly component: {detail}")]
     NotWasm { file: String, detail: String },
     #[error(

@@ -138,6 +138,10 @@ pub struct EngineOptions {
     /// WebAssembly stack per call. Default 512 KiB (wasmtime's): deep recursion traps
     /// cleanly long before the host thread's stack is at risk.
     pub max_wasm_stack: usize,
+    /// Largest component file the engine loads, checked before reading or compiling it, so
+    /// a manifest cannot make the host read and compile without bound. Default 64 MiB: a Rust
+    /// rule is 0.1–2 MB, a Python rule built with componentize-py about 19 MB.
+    pub max_component_bytes: usize,
     /// The defaults new rule sets get.
     pub default_limits: Limits,
     /// A directory for precompiled components (created `0700`; see
@@ -156,6 +160,7 @@ impl Default for EngineOptions {
             keep_resident_bytes: 4 << 20,
             max_memory_bytes: 256 << 20,
             max_wasm_stack: 512 << 10,
+            max_component_bytes: 64 << 20,
             default_limits: Limits::default(),
             artifact_dir: None,
         }

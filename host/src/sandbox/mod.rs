@@ -10,7 +10,8 @@
 //! - [`artifacts`]: precompiled components on disk, only ever loaded when this host wrote them.
 //! - `bindings`: the generated contract (`bindgen!` and nothing else).
 //! - [`imports`]: the host side of each imported interface, one file each.
-//! - [`store`]: a fresh `Store` per call, with WASI denying everything.
+//! - [`store`]: a fresh `Store` per call, with WASI denying everything; `wasi`: WASI linked
+//!   with every waiting function bounded by the call's deadline.
 //! - [`header`]: magic, layer, SDK stamp, exported contract version (bytes only).
 //! - [`rule`]: loading a rule; [`inspect`]: the report `tagbust inspect` prints.
 //! - [`batch`]: events of one tenant converted once to their WIT form.
@@ -32,6 +33,7 @@ pub mod inspect;
 pub mod limits;
 pub mod rule;
 mod store;
+mod wasi;
 pub(crate) mod wit;
 
 pub use artifacts::ArtifactCounts;

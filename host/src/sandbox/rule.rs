@@ -38,11 +38,27 @@ impl Engine {
     /// Loads a rule component from a file.
     pub fn load_file(&self, path: &Path) -> Result<Rule, LoadError> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let read = |source| LoadError::Read {
             file: file.clone(),
             source,
-        })?;
+        };
+        // Refused by its size before a byte of it is read.
+        let size = std::fs::metadata(path).map_err(read)?.len();
+        self.check_size(&file, size)?;
+        let bytes = std::fs::read(path).map_err(read)?;
         self.load_bytes(&file, &bytes)
+    }
+
+    fn check_size(&self, file: &str, size: u64) -> Result<(), LoadError> {
+        let limit = self.options().max_component_bytes as u64;
+        if size > limit {
+            return Err(LoadError::TooLarge {
+                file: file.to_owned(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// Loads a rule component from bytes; `file` names it in errors and reports.
@@ -52,6 +68,7 @@ impl Engine {
     /// rule interface, linking against the host, and finally `describe()` under the engine's
     /// default limits.
     pub fn load_bytes(&self, file: &str, bytes: &[u8]) -> Result<Rule, LoadError> {
+        self.check_size(file, bytes.len() as u64)?;
         let stamp = header::read_header(file, bytes)?;
         let (sha256, component) = self.compile(file, bytes)?;
         let exports = component.component_type();

@@ -4,6 +4,7 @@
 //! one for every batch (and for `describe`) and throws it away afterwards, trap or not.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::{ResourceLimiter, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -60,6 +61,9 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// A deadline too far to add to an instant stands for "a year from now".
+const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 /// The data of one evaluation's `Store`.
 pub(crate) struct StoreState {
     wasi: WasiCtx,
@@ -68,6 +72,17 @@ pub(crate) struct StoreState {
     pub guest: GuestContext,
     /// The rule's stderr, kept to explain a panic.
     pub stderr: MemoryOutputPipe,
+    /// When the store was made: the origin of the rule's monotonic clock.
+    pub created: Instant,
+    /// When this call's deadline passes: host calls that could wait stop here (see
+    /// [`super::wasi`]), as epochs stop the rule's own code.
+    pub deadline: Instant,
+}
+
+impl StoreState {
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
 }
 
 impl WasiView for StoreState {
@@ -92,6 +107,7 @@ pub(crate) fn new_store(
     config: RuleConfig,
     limits: &Limits,
 ) -> Store<StoreState> {
+    let now = Instant::now();
     let stderr = MemoryOutputPipe::new(limits.stderr_bytes);
     let wasi = WasiCtxBuilder::new()
         .stderr(stderr.clone())
@@ -117,6 +133,8 @@ pub(crate) fn new_store(
             logs_dropped: 0,
         },
         stderr,
+        created: now,
+        deadline: now.checked_add(limits.deadline).unwrap_or(now + FAR_FUTURE),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);

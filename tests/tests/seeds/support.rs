@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tagbust::backend::{RedisBackend, RedisOptions};
+use tagbust::backend::RedisBackend;
 use tagbust::{
     Backend, BackendError, BoundRule, FillLease, FillOutcome, HostError, HostOptions, NewEntry, Op,
     OpOutcome, RuleConfig, RuleSet, SubmitReport, Tagbust, TenantSetup, Tenants,
@@ -29,7 +29,10 @@ macro_rules! on_both_backends {
 
             #[tokio::test]
             async fn redis() {
-                let redis = $crate::support::SharedRedis::new(stringify!($scenario));
+                let redis = tagbust_tests::SharedRedis::new(
+                    &$crate::support::redis_url(),
+                    &format!("tbseed-{}", stringify!($scenario)),
+                );
                 super::$scenario(redis.connect().await).await;
             }
         }
@@ -45,61 +48,16 @@ macro_rules! on_both_backends {
 
             #[tokio::test]
             async fn redis() {
-                let name = concat!($label, "-", stringify!($scenario));
-                let redis = $crate::support::SharedRedis::new(name);
+                let redis = tagbust_tests::SharedRedis::new(
+                    &$crate::support::redis_url(),
+                    &format!("tbseed-{}-{}", $label, stringify!($scenario)),
+                );
                 super::$scenario($rule, redis.connect().await).await;
             }
         }
     )+};
 }
 pub(crate) use on_both_backends;
-
-/// A key prefix of its own on the shared Redis; its keys are removed on drop, even when the
-/// test fails.
-pub struct SharedRedis {
-    prefix: String,
-}
-
-impl SharedRedis {
-    pub fn new(scenario: &str) -> SharedRedis {
-        SharedRedis {
-            prefix: format!("tbseed-{scenario}-{}", std::process::id()),
-        }
-    }
-
-    pub async fn connect(&self) -> RedisBackend {
-        let options = RedisOptions {
-            prefix: self.prefix.clone(),
-            ..RedisOptions::default()
-        };
-        RedisBackend::connect(&redis_url(), options)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the seed replays need Redis at {} ({e}); .ci/run starts one",
-                    redis_url()
-                )
-            })
-    }
-}
-
-impl Drop for SharedRedis {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(redis_url()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("UNLINK").arg(&keys).query(&mut conn);
-        }
-    }
-}
 
 /// A host whose every tenant runs `rules` (component paths, no configuration).
 pub fn host<B: Backend>(backend: B, rules: &[&str], options: HostOptions) -> Tagbust<B> {
@@ -172,18 +130,11 @@ pub async fn cached<'k, B: Backend>(
 /// A private redis-server (see `TestRedis`) and a host on it with short timeouts, so a test
 /// can take Redis away under the host.
 pub async fn private_redis_host(server: &TestRedis, tenants: Tenants) -> Tagbust<RedisBackend> {
-    let backend = RedisBackend::connect(
-        &server.url(),
-        RedisOptions {
-            timeout: Duration::from_millis(300),
-            attempts: 2,
-            backoff: Duration::from_millis(10),
-            ..RedisOptions::default()
-        },
+    host_with(
+        server.fast_failing_backend().await,
+        tenants,
+        HostOptions::default(),
     )
-    .await
-    .expect("connect to the private redis-server");
-    host_with(backend, tenants, HostOptions::default())
 }
 
 /// Flushes until the backend takes everything pending (it may still be reconnecting); a

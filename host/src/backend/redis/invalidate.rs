@@ -129,6 +129,8 @@ impl RedisBackend {
             match attempt().await {
                 Err(BackendError::Unavailable(message)) if tries < self.options.attempts => {
                     tracing::warn!(url = %self.url, tries, error = %message, "redis call failed; retrying");
+                    self.retried
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                     tries += 1;

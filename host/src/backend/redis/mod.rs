@@ -120,6 +120,8 @@ pub struct RedisBackend {
     url: String,
     /// Where the sweeper's `SCAN` over tag indexes stopped, per primary.
     sweep: Mutex<sweep::Cursor>,
+    /// Calls retried after a connection error (each retry once).
+    retried: std::sync::atomic::AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -129,6 +131,12 @@ fn now_ms() -> u64 {
 }
 
 impl RedisBackend {
+    /// Calls retried after a connection error since connect: a fault the backend absorbed
+    /// (a dropped connection, a restart) shows here even when no submission saw it.
+    pub fn retries(&self) -> u64 {
+        self.retried.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Connects to one server at `url` (`redis://host:port/db`), checks the eviction policy
     /// and prepares the scripts. Every error names the URL.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisBackend, BackendError> {
@@ -181,6 +189,7 @@ impl RedisBackend {
             scripts,
             url,
             sweep: Mutex::new(sweep),
+            retried: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

@@ -191,14 +191,32 @@ pub fn run(args: DiffArgs, cache: &CacheArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Reads one event per non-blank line; a bad line is named by file and line.
+/// Reads one event per non-blank line, each line capped at
+/// [`EventLimits::max_input_bytes`] before it is decoded; a bad line is named by file and
+/// line. (The events are held in memory: a recording is a sample, not a log.)
 fn read_jsonl(path: &Path) -> anyhow::Result<Vec<(String, WriteEvent)>> {
+    use std::io::{BufRead, Read};
     let file = path.display().to_string();
-    let text = std::fs::read(path).with_context(|| format!("{file}: cannot read events"))?;
+    let reader =
+        std::fs::File::open(path).with_context(|| format!("{file}: cannot read events"))?;
+    let mut reader = std::io::BufReader::new(reader);
     let limits = EventLimits::default();
-    let mut events = Vec::new();
-    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
-        let at = format!("{file}:{}", i + 1);
+    let cap = limits.max_input_bytes as u64;
+    let (mut events, mut line, mut n) = (Vec::new(), Vec::new(), 0usize);
+    loop {
+        line.clear();
+        n += 1;
+        let at = format!("{file}:{n}");
+        let read = (&mut reader)
+            .take(cap.saturating_add(1))
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("{at}: cannot read"))?;
+        if read == 0 {
+            break;
+        }
+        if line.len() as u64 > cap {
+            bail!("{at}: a line longer than {cap} bytes");
+        }
         let trimmed = line.trim_ascii();
         if trimmed.is_empty() {
             continue;

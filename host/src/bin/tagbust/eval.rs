@@ -1,12 +1,11 @@
 //! `tagbust eval`: what would these rules invalidate for these events?
 
-use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
+use tagbust::model::ingest::{read_events, read_events_file};
 use tagbust::pipeline::preview;
-use tagbust::{EventLimits, Relationships, parse_events};
+use tagbust::{EventLimits, Relationships};
 
 use super::engine::CacheArgs;
 use super::output;
@@ -51,18 +50,14 @@ enum Format {
 }
 
 pub fn run(args: EvalArgs, cache: &CacheArgs) -> anyhow::Result<()> {
-    let (label, bytes) = if args.event == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read events from standard input")?;
-        ("<stdin>".to_owned(), buf)
+    // Inputs past the byte cap are refused before they are read (a file by its size, stdin
+    // one byte past the cap), so a 1 GiB event file costs nothing.
+    let limits = EventLimits::default();
+    let events = if args.event == "-" {
+        read_events("<stdin>", std::io::stdin().lock(), &limits)?
     } else {
-        let bytes = std::fs::read(&args.event)
-            .with_context(|| format!("{}: cannot read event file", args.event))?;
-        (args.event.clone(), bytes)
+        read_events_file(args.event.as_ref(), &limits)?
     };
-    let events = parse_events(&label, &bytes, &EventLimits::default())?;
     let engine = cache.engine()?;
     let relationships = args
         .relate

@@ -28,9 +28,19 @@ enum Format {
 /// Prints the report; exits 0 when the host would accept the component, 1 (with the reason on
 /// stderr) when it would not. An unreadable file is an error (exit 2).
 pub fn run(args: InspectArgs, cache: &CacheArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("{}: cannot read rule component", args.file.display()))?;
     let engine = cache.engine()?;
+    let file = args.file.display();
+    let size = std::fs::metadata(&args.file)
+        .with_context(|| format!("{file}: cannot read rule component"))?
+        .len();
+    let limit = engine.options().max_component_bytes as u64;
+    if size > limit {
+        anyhow::bail!(
+            "{file}: {size} bytes, more than the {limit} bytes a rule component may have"
+        );
+    }
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("{file}: cannot read rule component"))?;
     let report = engine.inspect(&args.file.display().to_string(), &bytes);
     let mut out = std::io::stdout().lock();
     match args.format {

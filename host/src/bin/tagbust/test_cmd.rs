@@ -118,8 +118,14 @@ fn fixture_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 fn run_file(engine: &Engine, rules: &[Rule], names: &BTreeSet<String>, path: &Path) -> FileResult {
     let file = path.display().to_string();
     let mut description = String::new();
-    let outcome = std::fs::read(path)
+    // A fixture is an input like an event file: capped before it is read.
+    let cap = tagbust::EventLimits::default().max_input_bytes as u64;
+    let outcome = std::fs::metadata(path)
         .map_err(|e| format!("{file}: cannot read: {e}"))
+        .and_then(|m| match m.len() {
+            size if size > cap => Err(format!("{file}: {size} bytes, more than {cap}")),
+            _ => std::fs::read(path).map_err(|e| format!("{file}: cannot read: {e}")),
+        })
         .and_then(|bytes| {
             String::from_utf8(bytes).map_err(|e| format!("{file}: not UTF-8 text: {e}"))
         })

@@ -19,6 +19,12 @@
 //! | `error`    | returns a rule error                                        |
 //! | `config`   | returns a tag per configured key, `key=value`               |
 //! | `idle`     | returns nothing (measures the cost of the boundary alone)   |
+//! | `sleep`    | sleeps 20 s in `std::thread::sleep` (a host call), then ok  |
+//! | `sleep-forever` | sleeps 1 s at a time, forever                          |
+//! | `poll-far` | `wasi:io/poll` on a clock an hour away (wasm only)          |
+//! | `poll-ready` | `wasi:io/poll` on a clock already due, then ok (wasm only) |
+//! | `flush-huge` | writes 64 MiB to stdout and flushes, then ok              |
+//! | `stdin`    | reads stdin to its end, then ok                             |
 //! | anything   | returns `ok:<id>` for each id                               |
 
 use std::hint::black_box;
@@ -34,6 +40,19 @@ pub struct Misbehave;
 fn recurse(depth: u64) -> u64 {
     let local = black_box([depth; 16]);
     black_box(recurse(depth + 1)) + local[3]
+}
+
+/// `wasi:io/poll` on a monotonic-clock pollable `nanos` from now: waits that long.
+#[cfg(target_arch = "wasm32")]
+fn poll_after(nanos: u64) {
+    let pollable = wasip2::clocks::monotonic_clock::subscribe_duration(nanos);
+    let ready = wasip2::io::poll::poll(&[&pollable]);
+    black_box(ready);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn poll_after(nanos: u64) {
+    std::thread::sleep(std::time::Duration::from_nanos(nanos));
 }
 
 impl Rule for Misbehave {
@@ -90,6 +109,37 @@ impl Rule for Misbehave {
                 Ok(Decision::new().tag("chatted"))
             }
             "idle" => Ok(Decision::new()),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(20));
+                Ok(Decision::new().tag("slept"))
+            }
+            "sleep-forever" => loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            },
+            "poll-far" => {
+                poll_after(3_600_000_000_000);
+                Ok(Decision::new().tag("polled"))
+            }
+            "poll-ready" => {
+                poll_after(0);
+                Ok(Decision::new().tag("polled"))
+            }
+            "flush-huge" => {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let chunk = vec![b'x'; 1 << 20];
+                for _ in 0..64 {
+                    let _ = out.write_all(&chunk);
+                }
+                let _ = out.flush();
+                Ok(Decision::new().tag("flushed"))
+            }
+            "stdin" => {
+                use std::io::Read;
+                let mut buf = Vec::new();
+                let _ = std::io::stdin().read_to_end(&mut buf);
+                Ok(Decision::new().tag(format!("stdin:{}", buf.len())))
+            }
             "error" => Err(RuleError::InvalidEvent("this event is wrong".into())),
             "config" => Ok(ctx
                 .config_keys()

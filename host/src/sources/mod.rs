@@ -1,0 +1,3 @@
+//! What feeds a running host besides direct calls. Every source acknowledges upstream (a
+//! stream entry, a replication position) only after every invalidation it produced has been
+//! applied ([`crate::Tagbust::submit_tracked`]): at-least-once, end to end.
