@@ -58,7 +58,7 @@ async fn the_acknowledgement_waits_for_the_window_and_the_commit() {
         .expect("accepted");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!((&mut held).now_or_never().is_none(), "held until commit");
-    assert_eq!(host.commit("a", "tx-1").await.applied, 1);
+    assert_eq!(host.commit("a", "tx-1").await.expect("commit").applied, 1);
     assert_eq!(held.await, Ok(()));
 
     // Rolled back: nothing to apply, acknowledged.

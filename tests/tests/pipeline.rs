@@ -185,11 +185,11 @@ async fn transactions_hold_until_commit_and_drop_on_rollback() {
     assert_eq!((report.applied, report.held), (0, 1));
     assert!(has(&host, "a", "k1").await, "not before commit");
     assert_eq!(
-        host.commit("b", "tx-1").await.released,
+        host.commit("b", "tx-1").await.expect("commit").released,
         0,
         "another tenant's tx"
     );
-    assert_eq!(host.commit("a", "tx-1").await.released, 1);
+    assert_eq!(host.commit("a", "tx-1").await.expect("commit").released, 1);
     assert!(!has(&host, "a", "k1").await);
     assert!(has(&host, "b", "k1").await);
 

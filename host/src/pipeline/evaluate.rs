@@ -81,6 +81,8 @@ pub(super) fn evaluate_and_route(
         stats.update(|s| {
             s.events += indices.len() as u64;
             for run in &evaluation.runs {
+                metrics::histogram!("tagbust_rule_call_seconds", "rule" => run.rule.clone())
+                    .record(run.elapsed.as_secs_f64());
                 let r = s.rules.entry(run.rule.clone()).or_default();
                 r.calls += 1;
                 r.events += run.events as u64;

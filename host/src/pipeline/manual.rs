@@ -112,6 +112,10 @@ impl<B: Backend> Tagbust<B> {
     }
 
     async fn send_manual(&self, routed: Vec<Routed>) -> Result<SubmitReport, HostError> {
+        let _in_flight = self.inner.tracker.token();
+        if self.inner.shutdown.is_cancelled() {
+            return Err(HostError::ShutDown);
+        }
         self.inner.stats.update(|s| {
             for r in &routed {
                 s.target(r.origin.target_kind, r.strategy);

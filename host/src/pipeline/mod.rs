@@ -29,6 +29,7 @@ mod confine;
 mod evaluate;
 pub mod explain;
 mod manual;
+mod metrics;
 mod operations;
 mod options;
 mod preview;
@@ -145,6 +146,42 @@ impl<B: Backend> Tagbust<B> {
 
     pub fn explain(&self) -> &ExplainLog {
         &self.inner.explain
+    }
+
+    /// True while the backend is failing: submissions queue their operations for retry.
+    pub fn is_degraded(&self) -> bool {
+        self.inner
+            .degraded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// True once `shutdown` has begun: new submissions are refused.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// The tenant an API token acts for (by the sha256 its manifest names), if any.
+    pub fn tenant_for_token(&self, token: &[u8]) -> Option<String> {
+        let tenants = self.tenants();
+        tenants
+            .ids()
+            .find(|id| tenants.get_own(id).is_some_and(|t| t.accepts_token(token)))
+            .map(str::to_owned)
+    }
+
+    /// True when any tenant names an API token: a service must then authenticate requests.
+    pub fn any_tenant_token(&self) -> bool {
+        let tenants = self.tenants();
+        tenants.ids().any(|id| {
+            tenants
+                .get_own(id)
+                .is_some_and(|t| !t.token_sha256.is_empty())
+        })
+    }
+
+    /// Ids of the tenants that have a setup of their own.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        self.tenants().ids().map(str::to_owned).collect()
     }
 
     fn tenants(&self) -> Arc<Tenants> {

@@ -45,6 +45,9 @@ impl<B: Backend> Tagbust<B> {
         ticket: Option<Arc<Ticket>>,
     ) -> Result<SubmitReport, HostError> {
         let inner = &self.inner;
+        // Counted as in flight before admission checks for shutdown: `shutdown` waits for
+        // every submission that got past that check, so none enqueues after its last flush.
+        let _in_flight = inner.tracker.token();
         let tenants = self.tenants();
         self.admit(&tenants, &events)?;
         self.cool_down(&events).await;

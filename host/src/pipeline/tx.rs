@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use tokio::time::Instant;
 
 use super::operations::Routed;
-use super::{CommitReport, Tagbust, lock};
+use super::{CommitReport, HostError, Tagbust, lock};
 use crate::backend::Backend;
 use crate::model::Strategy;
 
@@ -75,11 +75,16 @@ impl Transactions {
 impl<B: Backend> Tagbust<B> {
     /// Commits transaction `tx` of `tenant`: its held invalidations go out by their strategy.
     /// A commit of an unknown (or already closed) transaction releases nothing. Accepted
-    /// whatever the backend does: what it cannot take now is deferred and retried.
-    pub async fn commit(&self, tenant: &str, tx: &str) -> CommitReport {
+    /// whatever the backend does: what it cannot take now is deferred and retried. Refused
+    /// once shutdown has begun (shutdown applies open transactions itself).
+    pub async fn commit(&self, tenant: &str, tx: &str) -> Result<CommitReport, HostError> {
+        let _in_flight = self.inner.tracker.token();
+        if self.inner.shutdown.is_cancelled() {
+            return Err(HostError::ShutDown);
+        }
         let held = lock(&self.inner.txs).take(tenant, tx);
         let Some(held) = held else {
-            return CommitReport::default();
+            return Ok(CommitReport::default());
         };
         self.inner.stats.update(|s| s.transactions_committed += 1);
         let released = held.routed.len();
@@ -89,13 +94,13 @@ impl<B: Backend> Tagbust<B> {
             .partition(|r| r.strategy == Strategy::Batched);
         let batched_count = batched.len();
         let (sent, _) = self.send_now_or_later(now, batched).await;
-        CommitReport {
+        Ok(CommitReport {
             released,
             applied: sent.applied,
             batched: batched_count,
             deferred: sent.deferred,
             keys_removed: sent.keys_removed,
-        }
+        })
     }
 
     /// Rolls back transaction `tx` of `tenant`: its held invalidations are dropped (the data

@@ -43,9 +43,24 @@ pub(super) async fn run<B: Backend>(inner: Arc<Inner<B>>) {
             host.expire_transactions().await;
         }
         if next_sweep <= now {
+            // The sweep doubles as the health check of an idle host: a failing backend marks
+            // it degraded (readiness reports it); an answering one with nothing left to
+            // retry clears it.
             match inner.backend.sweep(options.sweep_budget).await {
-                Ok(n) => inner.stats.update(|s| s.swept += n as u64),
-                Err(e) => tracing::warn!(error = %e, "backend sweep failed"),
+                Ok(n) => {
+                    inner.stats.update(|s| s.swept += n as u64);
+                    if lock(&inner.batcher).len() == 0 {
+                        inner
+                            .degraded
+                            .store(false, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    inner
+                        .degraded
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(error = %e, "backend sweep failed");
+                }
             }
             next_sweep = now + options.sweep_interval;
         }
@@ -63,6 +78,8 @@ impl<B: Backend> Tagbust<B> {
     /// pending in memory does (see the README).
     pub async fn shutdown(&self) -> Result<ShutdownReport, ShutdownError> {
         let inner = &self.inner;
+        // Refuse new work, then wait for the worker and every submission, commit and manual
+        // invalidation already past its shutdown check (each holds a tracker token).
         inner.shutdown.cancel();
         inner.tracker.close();
         inner.tracker.wait().await;

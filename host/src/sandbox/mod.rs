@@ -22,9 +22,9 @@
 pub mod artifacts;
 pub mod batch;
 mod bindings;
-pub mod blocking;
+pub(crate) mod blocking;
 pub mod call;
-pub mod classify;
+mod classify;
 pub mod engine;
 pub mod error;
 pub mod header;

@@ -24,6 +24,9 @@
 //! [rule.config]                         # strings as they are, other values as JSON text
 //! feeds = "home,sports"
 //!
+//! [auth]                        # who may act for this tenant through `tagbust serve`
+//! token_sha256 = ["5e8848…"]    # sha256 (hex) of each API token; never the token itself
+//!
 //! [relationships]
 //! max_depth = 2
 //! edges = { user = ["session", "preferences"] }
@@ -58,6 +61,15 @@ struct Manifest {
     rules: Vec<RuleSpec>,
     #[serde(default)]
     relationships: RelationshipsSpec,
+    #[serde(default)]
+    auth: AuthSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthSpec {
+    #[serde(default)]
+    token_sha256: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,6 +223,16 @@ pub fn load(engine: &Engine, path: &Path) -> Result<LoadedTenant, ManifestError>
         .limits
         .max_events_per_second
         .map(|n| RateLimit::new(n, Duration::from_secs(1)));
+    for (i, hash) in manifest.auth.token_sha256.iter().enumerate() {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hash.trim(), &mut digest).map_err(|_| {
+            fail(
+                &format!("auth.token_sha256[{i}]"),
+                "must be 64 hex digits: the sha256 of the token, not the token".to_owned(),
+            )
+        })?;
+        setup.token_sha256.push(digest);
+    }
     Ok(LoadedTenant {
         tenant: manifest.tenant,
         setup,

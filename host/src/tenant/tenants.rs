@@ -20,6 +20,9 @@ pub struct TenantSetup {
     pub manifest: Option<ManifestInfo>,
     /// Most events per second the tenant may submit; `None`: unlimited (the default).
     pub rate: Option<RateLimit>,
+    /// sha256 of each API token that acts for this tenant (a service checks a presented
+    /// token by hashing it; the token itself is never stored).
+    pub token_sha256: Vec<[u8; 32]>,
 }
 
 /// The manifest a tenant's setup was loaded from.
@@ -92,6 +95,19 @@ impl TenantSetup {
             rules,
             ..TenantSetup::default()
         }
+    }
+
+    /// True when `token`'s sha256 is one of this tenant's (compared in constant time).
+    pub fn accepts_token(&self, token: &[u8]) -> bool {
+        use sha2::{Digest, Sha256};
+        let presented: [u8; 32] = Sha256::digest(token).into();
+        self.token_sha256.iter().fold(false, |found, known| {
+            let diff = known
+                .iter()
+                .zip(&presented)
+                .fold(0u8, |d, (a, b)| d | (a ^ b));
+            found | (diff == 0)
+        })
     }
 
     pub fn in_force(&self) -> TenantInForce {

@@ -197,7 +197,7 @@ async fn a_cache_outage_never_breaks_the_write() {
     assert_eq!(report.held, 2);
 
     server.kill();
-    let commit = host.commit(T, "tx-1").await;
+    let commit = host.commit(T, "tx-1").await.expect("accepted");
     assert_eq!(commit.released, 2);
     assert_eq!(commit.applied, 0, "the cache is down");
     assert_eq!(

@@ -75,7 +75,7 @@ async fn invalidation_waits_for_the_commit<B: Backend>(backend: B) {
         .begin_fill(T, racing, &[])
         .await
         .expect("lease");
-    assert_eq!(host.commit(T, "tx-1").await.released, 2);
+    assert_eq!(host.commit(T, "tx-1").await.expect("commit").released, 2);
     let spec = tagbust::FillSpec {
         tenant: T.into(),
         key: racing.into(),

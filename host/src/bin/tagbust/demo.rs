@@ -354,7 +354,7 @@ async fn scenario<B: Backend>(host: &Tagbust<B>) -> anyhow::Result<()> {
     )
     .await?;
     let before = host.explain().records().len();
-    host.commit("treasury", "tx-9").await;
+    host.commit("treasury", "tx-9").await?;
     println!("   commit tx-9: invalidation happens after commit, never before");
     explain_since(host, before);
     show(

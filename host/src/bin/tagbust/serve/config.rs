@@ -1,0 +1,210 @@
+//! `tagbust serve`'s configuration: one TOML file (`--config`), every key also a flag and an
+//! environment variable (`TAGBUST_…`); flags and variables win over the file. Unknown keys
+//! and invalid values are refused at start, naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags of `tagbust serve` (each also read from the environment variable named).
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// The configuration file (TOML); every key below may also be set there.
+    #[arg(long, env = "TAGBUST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on. Default 127.0.0.1:7878.
+    #[arg(long, env = "TAGBUST_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Rule components (.wasm) or directories of them, given to every tenant (quick start).
+    #[arg(long, num_args = 1.., env = "TAGBUST_RULES", value_delimiter = ',')]
+    pub rules: Vec<PathBuf>,
+    /// A directory of tenant manifests (`*.toml`); only those tenants exist.
+    #[arg(long, env = "TAGBUST_MANIFESTS")]
+    pub manifests: Option<PathBuf>,
+    /// A file holding the admin token (reload, clear, stats).
+    #[arg(long, env = "TAGBUST_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Listen beyond loopback even though no token is configured.
+    #[arg(long, env = "TAGBUST_INSECURE")]
+    pub insecure: bool,
+    /// The backend: `memory` (default), `redis` or `cluster`.
+    #[arg(long, env = "TAGBUST_BACKEND")]
+    pub backend: Option<String>,
+    /// Redis URL (`redis://HOST:PORT/DB`), or the Cluster's node URLs, comma-separated.
+    #[arg(long, env = "TAGBUST_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Largest request body, in bytes. Default 64 MiB.
+    #[arg(long, env = "TAGBUST_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Batch window in milliseconds (10–5000). Default 100.
+    #[arg(long, env = "TAGBUST_BATCH_WINDOW_MS")]
+    pub batch_window_ms: Option<u64>,
+    /// Label metrics by tenant (one series per tenant). Default off.
+    #[arg(long, env = "TAGBUST_PER_TENANT_METRICS")]
+    pub per_tenant_metrics: bool,
+}
+
+/// The file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    rules: Vec<PathBuf>,
+    manifests: Option<PathBuf>,
+    admin_token_file: Option<PathBuf>,
+    #[serde(default)]
+    insecure: bool,
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
+    per_tenant_metrics: bool,
+    #[serde(default)]
+    backend: BackendFile,
+    #[serde(default)]
+    host: HostFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendFile {
+    kind: Option<String>,
+    url: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostFile {
+    batch_window_ms: Option<u64>,
+    max_pending_ops: Option<usize>,
+    transaction_timeout_ms: Option<u64>,
+}
+
+/// Which cache the daemon applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    Memory,
+    Redis { url: String, prefix: String },
+    Cluster { nodes: Vec<String>, prefix: String },
+}
+
+/// The configuration in force, after file, environment and flags.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub rules: Vec<PathBuf>,
+    pub manifests: Option<PathBuf>,
+    /// The admin token itself (read from its file); compared by hash, never logged.
+    pub admin_token: Option<String>,
+    pub insecure: bool,
+    pub max_body_bytes: usize,
+    pub per_tenant_metrics: bool,
+    pub backend: BackendKind,
+    pub batch_window: Duration,
+    pub max_pending_ops: Option<usize>,
+    pub transaction_timeout: Option<Duration>,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+impl Config {
+    /// Reads the file (if any) and applies the flags over it. Every refusal names the key.
+    pub fn load(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let rules = if args.rules.is_empty() {
+            file.rules
+        } else {
+            args.rules
+        };
+        let manifests = args.manifests.or(file.manifests);
+        if rules.is_empty() && manifests.is_none() {
+            bail!(
+                "no tenants: give `rules` (every tenant gets them) or `manifests` (a directory of tenant manifests)"
+            );
+        }
+        if !rules.is_empty() && manifests.is_some() {
+            bail!("`rules` and `manifests` are exclusive: manifests name each tenant's rules");
+        }
+        let admin_token = match args.admin_token_file.or(file.admin_token_file) {
+            Some(path) => Some(read_token(&path)?),
+            None => None,
+        };
+        let kind = args
+            .backend
+            .or(file.backend.kind)
+            .unwrap_or_else(|| "memory".to_owned());
+        let url = args.redis_url.or(file.backend.url);
+        let prefix = file.backend.prefix.unwrap_or_else(|| "tb".to_owned());
+        let backend = match (kind.as_str(), url) {
+            ("memory", None) => BackendKind::Memory,
+            ("memory", Some(_)) => bail!("`backend.url` is set but `backend.kind` is memory"),
+            ("redis", Some(url)) => BackendKind::Redis { url, prefix },
+            ("cluster", Some(urls)) => BackendKind::Cluster {
+                nodes: urls.split(',').map(|s| s.trim().to_owned()).collect(),
+                prefix,
+            },
+            ("redis" | "cluster", None) => bail!("`backend.url` is required for backend `{kind}`"),
+            (other, _) => bail!("`backend.kind`: `{other}` is not one of memory, redis, cluster"),
+        };
+        let window = args
+            .batch_window_ms
+            .or(file.host.batch_window_ms)
+            .unwrap_or(100);
+        if !(10..=5000).contains(&window) {
+            bail!("`host.batch_window_ms`: {window} is outside 10..=5000");
+        }
+        let max_body_bytes = args
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(64 << 20);
+        if max_body_bytes == 0 {
+            bail!("`max_body_bytes` must be more than 0");
+        }
+        let listen = match args.listen.or(file.listen) {
+            Some(listen) => listen,
+            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        Ok(Config {
+            listen,
+            rules,
+            manifests,
+            admin_token,
+            insecure: args.insecure || file.insecure,
+            max_body_bytes,
+            per_tenant_metrics: args.per_tenant_metrics || file.per_tenant_metrics,
+            backend,
+            batch_window: Duration::from_millis(window),
+            max_pending_ops: file.host.max_pending_ops,
+            transaction_timeout: file.host.transaction_timeout_ms.map(Duration::from_millis),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the configuration", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml names the key and the line; keep its message whole.
+        anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end())
+    })
+}
+
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the admin token", path.display()))?;
+    let token = token.trim().to_owned();
+    if token.len() < 16 {
+        bail!(
+            "{}: `admin_token_file`: the token must be at least 16 characters",
+            path.display()
+        );
+    }
+    Ok(token)
+}
