@@ -11,6 +11,13 @@
 //! - Every example rule in `rules-examples/` must be exercised by a test: a test file under
 //!   `tests/tests/` that names its component (`components::NAME`). One that none names stops
 //!   the build, so a new example cannot ship untested.
+//! - Python example rules (`rules-examples-py/<name>/`) are built by
+//!   `scripts/build-python-rules.sh` into `target/guests/python`, when componentize-py at the
+//!   pinned version is installed (the script skips unchanged inputs). A build script never
+//!   installs anything, so without it the constant (`components::PY_TASK_CONTROLLERS`, an
+//!   `Option`) is the component built earlier (with a warning: it may be stale), or `None`,
+//!   and the tests that need it fail naming the script to run. CI runs the script first.
+//!   Each Python example must be named by a test too.
 
 use std::env;
 use std::fmt::Write as _;
@@ -33,6 +40,8 @@ fn main() {
         "wit",
         "guest-sdk",
         "rules-examples",
+        "rules-examples-py",
+        "scripts/build-python-rules.sh",
         "tests/guests",
         "Cargo.toml",
         "Cargo.lock",
@@ -103,8 +112,89 @@ fn main() {
     }
     all.push_str("];\n");
     code.push_str(&all);
+    let python = python_rules(&root, &target_dir.join("python"));
+    require_tests(
+        &root,
+        &python.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+    );
+    let mut list = String::from("pub const PYTHON: &[(&str, Option<&str>)] = &[\n");
+    for (constant, path) in &python {
+        let path = path.as_ref().map(|p| p.display().to_string());
+        writeln!(code, "pub const {constant}: Option<&str> = {path:?};").expect("write to string");
+        writeln!(list, "    ({constant:?}, {constant}),").expect("write to string");
+    }
+    list.push_str("];\n");
+    code.push_str(&list);
     fs::write(out.join("components.rs"), code)
         .unwrap_or_else(|e| fail(&format!("cannot write components.rs: {e}")));
+}
+
+/// Builds the Python example rules when the pinned componentize-py is installed; returns each
+/// one's constant (`PY_TASK_CONTROLLERS`) and its component, if there is one.
+fn python_rules(root: &Path, out: &Path) -> Vec<(String, Option<PathBuf>)> {
+    let mut names: Vec<String> = fs::read_dir(root.join("rules-examples-py"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let pyproject = root.join("guest-sdk/python/pyproject.toml");
+    let pin = fs::read_to_string(&pyproject)
+        .ok()
+        .and_then(|t| {
+            let rest = &t[t.find("\"componentize-py==")? + 18..];
+            Some(rest[..rest.find('"')?].to_owned())
+        })
+        .unwrap_or_else(|| {
+            fail(&format!(
+                "no componentize-py pin in {}",
+                pyproject.display()
+            ))
+        });
+    let installed = Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let usable = installed.as_deref() == Some(&format!("componentize-py {pin}"));
+    if usable && !names.is_empty() {
+        let status = Command::new(root.join("scripts/build-python-rules.sh"))
+            .current_dir(root)
+            .env("TAGBUST_PY_OUT", out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap_or_else(|e| fail(&format!("cannot run scripts/build-python-rules.sh: {e}")));
+        if !status.success() {
+            fail("building the Python example rules failed (see the errors above)");
+        }
+    }
+    names
+        .iter()
+        .map(|name| {
+            let path = out.join(format!("{}.wasm", name.replace('-', "_")));
+            let constant = format!("PY_{}", constant_of(name));
+            if !path.is_file() {
+                println!(
+                    "cargo:warning=Python rule {name} is not built (componentize-py=={pin} is not \
+                     installed): its tests will fail; run scripts/build-python-rules.sh"
+                );
+                return (constant, None);
+            }
+            if !usable {
+                println!(
+                    "cargo:warning=componentize-py=={pin} is not installed: the tests use the \
+                     {name} component built earlier, which may be stale; run \
+                     scripts/build-python-rules.sh"
+                );
+            }
+            (constant, Some(path))
+        })
+        .collect()
 }
 
 /// The constant `components.rs` gives a guest crate (`rule-user-sessions` → `USER_SESSIONS`).
@@ -131,10 +221,18 @@ fn require_tests(root: &Path, crates: &[String]) {
             }
         }
     }
+    // Rust example crates (`rule-…`) by their constant; Python ones come as constants already.
     let untested: Vec<&String> = crates
         .iter()
-        .filter(|name| name.starts_with("rule-"))
-        .filter(|name| !sources.contains(&format!("components::{}", constant_of(name))))
+        .filter(|name| name.starts_with("rule-") || name.starts_with("PY_"))
+        .filter(|name| {
+            let constant = if name.starts_with("PY_") {
+                name.to_string()
+            } else {
+                constant_of(name)
+            };
+            !sources.contains(&format!("components::{constant}"))
+        })
         .collect();
     if !untested.is_empty() {
         fail(&format!(

@@ -59,8 +59,8 @@ pub use pipeline::explain::ExplainRecord;
 pub use pipeline::stats::StatsSnapshot;
 pub use pipeline::{HostError, HostOptions, Rejection, Reloaded, SubmitReport, Tagbust};
 pub use sandbox::{
-    Batch, Engine, EngineError, EngineOptions, GuestLog, Inspection, Limits, LoadError, LogLevel,
-    MixedTenants, Rule, RuleConfig, RuleRun, SUPPORTED_CONTRACTS, SdkStamp,
+    ArtifactCounts, Batch, Engine, EngineError, EngineOptions, GuestLog, Inspection, Limits,
+    LoadError, LogLevel, MixedTenants, Rule, RuleConfig, RuleRun, SUPPORTED_CONTRACTS, SdkStamp,
 };
 pub use tenant::{
     BoundRule, Evaluation, EventReport, FailurePolicy, FallbackScope, ManifestError, Outcome,

@@ -13,7 +13,7 @@ use std::hint::black_box;
 use rule_published_feeds::PublishedFeeds;
 use tagbust::{Batch, Limits, Operation, RuleConfig, WriteEvent};
 use tagbust_guest::Rule as _;
-use tagbust_tests::bench::{compare, human, row};
+use tagbust_tests::bench::{compare, human, row, unique_copy};
 use tagbust_tests::{components, engine};
 
 fn host_event(i: usize) -> WriteEvent {
@@ -37,19 +37,6 @@ fn guest_event(i: usize) -> tagbust_guest::WriteEvent {
         .with_ids([format!("{i}")])
         .with_context("author_id", &format!("{}", i % 50))
         .with_change("status", Some("draft"), Some("published"))
-}
-
-/// Appends a custom section so the bytes (and their sha256) differ but the component does not.
-fn unique_copy(bytes: &[u8], n: u32) -> Vec<u8> {
-    let name = b"bench";
-    let payload = n.to_le_bytes();
-    let mut out = bytes.to_vec();
-    out.push(0); // custom section id
-    out.push((1 + name.len() + payload.len()) as u8);
-    out.push(name.len() as u8);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&payload);
-    out
 }
 
 /// `TAGBUST_BENCH_PROFILE=N`: evaluate batches of N events (N = 0: only instantiate) for five

@@ -90,3 +90,17 @@ pub fn publish(tenant: &str, i: usize) -> WriteEvent {
     });
     e
 }
+
+/// Appends a custom section so the bytes (and their sha256) differ but the component does not:
+/// a load that no compile cache can answer.
+pub fn unique_copy(bytes: &[u8], n: u32) -> Vec<u8> {
+    let name = b"bench";
+    let payload = n.to_le_bytes();
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section id
+    out.push((1 + name.len() + payload.len()) as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}

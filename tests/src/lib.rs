@@ -16,10 +16,27 @@ pub mod components {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));
 }
 
-/// One engine shared by every test in a binary, as in a real process.
+/// One engine shared by every test in a binary, as in a real process, with the precompiled
+/// artifact cache in [`artifact_dir`] (as the `tagbust` command has one): the Python rule
+/// compiles once per build directory, not once per test binary.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::new(EngineOptions::default()).expect("engine builds"))
+    ENGINE.get_or_init(|| {
+        Engine::new(EngineOptions {
+            artifact_dir: Some(artifact_dir()),
+            ..EngineOptions::default()
+        })
+        .expect("engine builds")
+    })
+}
+
+/// `<target>/tagbust-artifacts`: the artifact cache the tests and benchmarks share.
+pub fn artifact_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors()
+        .nth(3)
+        .expect("test binaries live in <target>/<profile>/deps")
+        .join("tagbust-artifacts")
 }
 
 /// An engine that meters fuel, shared like [`engine`], for the tests of fuel budgets.
@@ -113,6 +130,19 @@ pub fn named_echo_host<B: tagbust::Backend>(backend: B, names: &[&str]) -> tagbu
 pub fn emit(tenant: &str, emit: &str) -> WriteEvent {
     let mut e = WriteEvent::new(tenant, "things", Operation::Update);
     e.context.insert("emit".into(), emit.into());
+    e
+}
+
+/// Seed 002's event: task `task` of run `run` (context `run_id`) became `completed`.
+pub fn completed_task(tenant: &str, task: &str, run: &str) -> WriteEvent {
+    let mut e = WriteEvent::new(tenant, "tasks", Operation::Update);
+    e.ids = vec![task.into()];
+    e.context.insert("run_id".into(), run.into());
+    e.changes.push(tagbust::FieldChange {
+        field: "status".into(),
+        old: Some("running".into()),
+        new: Some("completed".into()),
+    });
     e
 }
 
@@ -263,6 +293,26 @@ impl Drop for TestRedis {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The path of a built Python example component (`components::PY_TASK_CONTROLLERS`), or a
+/// failure naming the script that builds it.
+pub fn python_component(built: Option<&'static str>) -> &'static str {
+    built.unwrap_or_else(|| {
+        panic!(
+            "the Python example rules are not built: install them with \
+             scripts/build-python-rules.sh (it installs the pinned componentize-py with pip), \
+             then rebuild the tests"
+        )
+    })
+}
+
+/// The Python twin of `task-controllers`, loaded once per test binary with the shared
+/// engine: compiling it takes seconds, and tests running in parallel would each compile it.
+pub fn python_task_controllers() -> Rule {
+    static RULE: OnceLock<Rule> = OnceLock::new();
+    RULE.get_or_init(|| load(python_component(components::PY_TASK_CONTROLLERS)))
+        .clone()
 }
 
 /// A key prefix of its own (`<name>-<pid>`) on a shared Redis; its keys are removed on drop,

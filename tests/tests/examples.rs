@@ -106,15 +106,7 @@ fn controllers_config() -> RuleConfig {
 }
 
 fn completed(tenant: &str, task: &str) -> tagbust::WriteEvent {
-    let mut e = event(tenant, "tasks", Operation::Update);
-    e.ids = vec![task.into()];
-    e.context.insert("run_id".into(), "300".into());
-    e.changes.push(tagbust::FieldChange {
-        field: "status".into(),
-        old: Some("running".into()),
-        new: Some("completed".into()),
-    });
-    e
+    tagbust_tests::completed_task(tenant, task, "300")
 }
 
 #[test]

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The kind of a rule's own (WIT `rule-error`) failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleErrorKind {
     InvalidEvent,
@@ -68,6 +68,22 @@ pub enum RuleFailure {
 }
 
 impl RuleFailure {
+    /// Every value [`RuleFailure::code`] can return.
+    pub const CODES: [&'static str; 12] = [
+        "rule_error",
+        "timeout",
+        "memory_exceeded",
+        "stack_overflow",
+        "out_of_bounds",
+        "fuel_exhausted",
+        "panic",
+        "trap",
+        "output_too_large",
+        "transfer_too_large",
+        "invalid_output",
+        "instantiate",
+    ];
+
     /// A short stable name for stats and logs (`timeout`, `panic`, …).
     pub fn code(&self) -> &'static str {
         match self {
@@ -102,5 +118,38 @@ impl fmt::Display for EvalError {
             "rule `{}` (tenant `{}`): {}",
             self.rule, self.tenant, self.failure
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed() {
+        let text = |s: &str| s.to_owned();
+        let all = [
+            RuleFailure::Rule {
+                kind: RuleErrorKind::Config,
+                message: text("m"),
+            },
+            RuleFailure::Timeout { deadline_ms: 1 },
+            RuleFailure::MemoryExceeded { limit_bytes: 1 },
+            RuleFailure::StackOverflow,
+            RuleFailure::OutOfBounds,
+            RuleFailure::FuelExhausted { fuel: 1 },
+            RuleFailure::Panic { message: text("m") },
+            RuleFailure::Trap { message: text("m") },
+            RuleFailure::OutputTooLarge {
+                what: "targets",
+                actual: 2,
+                limit: 1,
+            },
+            RuleFailure::TransferTooLarge { limit_bytes: 1 },
+            RuleFailure::InvalidOutput { detail: text("d") },
+            RuleFailure::Instantiate { message: text("m") },
+        ];
+        let codes: Vec<&str> = all.iter().map(RuleFailure::code).collect();
+        assert_eq!(codes, RuleFailure::CODES);
     }
 }

@@ -145,11 +145,11 @@ pub(super) fn evaluate_and_route(
 
 /// Policy outcomes of one tenant group, added to the stats under one lock.
 #[derive(Default)]
-struct PolicyCounts {
+pub(super) struct PolicyCounts {
     fallbacks: u64,
     skips: u64,
     rejected: u64,
-    confined: u64,
+    pub confined: u64,
 }
 
 impl PolicyCounts {
@@ -171,14 +171,14 @@ fn bound_rule<'s>(setup: &'s TenantSetup, name: &str, version: &str) -> Option<&
 
 /// A failed rule whose fallback invalidates the whole tenant.
 #[derive(Clone)]
-struct FallbackRule {
+pub(super) struct FallbackRule {
     rule: Arc<str>,
     version: Arc<str>,
     sha256: Arc<str>,
 }
 
 impl FallbackRule {
-    fn tenant_op(self, event: &Arc<EventOrigin>) -> Routed {
+    pub(super) fn tenant_op(self, event: &Arc<EventOrigin>) -> Routed {
         Routed {
             op: Op {
                 tenant: event.tenant.clone(),
@@ -206,7 +206,7 @@ impl FallbackRule {
 /// failed on it (or whose targets were confined). Returns the rejection when a `fail` rule
 /// failed, and the rule whose fallback is the whole tenant, if any; a `fallback` rule with
 /// the resource scope adds its tag to the plan here.
-fn enforce(
+pub(super) fn enforce(
     tenants: &Tenants,
     setup: &TenantSetup,
     report: &mut EventReport,

@@ -10,7 +10,8 @@
 //! - `builder`: building the host; `admission`: what is refused before any work.
 //! - `submit`: a submission from evaluation to dispatch; `evaluate`: the CPU-bound stage.
 //! - `confine`: keeping every target inside its tenant.
-//! - `operations`: planned targets to backend operations; `preview`: the same, unapplied.
+//! - `operations`: planned targets to backend operations; `preview`: the same, unapplied,
+//!   and `dry_run`: a submission's whole path short of the backend.
 //! - `coalesce`, `batcher`, `apply`: merging identical operations, the batch window, and
 //!   handing operations to the backend (kept for retry when it fails).
 //! - `tx`: transactions; `manual`: invalidations without a rule; `reload`: hot reload.
@@ -63,7 +64,7 @@ pub use options::{
     CommitReport, FlushReport, HostError, HostOptions, Rejection, ShutdownError, ShutdownReport,
     SubmitReport, Unapplied,
 };
-pub use preview::{PreviewOp, When, preview};
+pub use preview::{DryRun, DryRunEvent, PreviewOp, When, dry_run, preview};
 pub use reload::Reloaded;
 
 /// The embedded host. Cheap to clone; every clone is the same host. When the last clone is

@@ -30,6 +30,9 @@ pub struct RuleRun {
     pub elapsed: Duration,
     /// Fuel consumed, when the engine meters fuel.
     pub fuel_used: Option<u64>,
+    /// Most bytes of linear memory the instance held (all its memories): what the rule
+    /// needs under [`Limits::memory_bytes`] for this batch.
+    pub memory_bytes: usize,
 }
 
 /// Summary for spans and stats.
@@ -130,6 +133,7 @@ impl Rule {
         } else {
             None
         };
+        let memory_bytes = store.data().limiter.peak;
         let guest = &mut store.data_mut().guest;
         let run = RuleRun {
             outcomes,
@@ -137,6 +141,7 @@ impl Rule {
             logs_dropped: guest.logs_dropped,
             elapsed: start.elapsed(),
             fuel_used,
+            memory_bytes,
         };
         let counts = run.counts();
         span.record("targets", counts.targets);

@@ -2,7 +2,8 @@
 //! the compile cache.
 //!
 //! One [`Engine`] per process. Components are compiled once per content hash, however many
-//! tenants load the same bytes, and every call runs in a fresh `Store`.
+//! tenants load the same bytes (and, with an artifact directory, once per machine: see
+//! [`super::artifacts`]), and every call runs in a fresh `Store`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::sandbox::artifacts::{self, ArtifactCache, ArtifactCounts};
 use crate::sandbox::bindings::RuleComponent;
 use crate::sandbox::error::{EngineError, LoadError};
 use crate::sandbox::limits::{EPOCH_TICK, EngineOptions};
@@ -30,6 +32,8 @@ struct EngineInner {
     pooling: bool,
     /// Compiled components by sha256 of their bytes.
     compiled: Mutex<HashMap<[u8; 32], Component>>,
+    /// Precompiled components on disk ([`EngineOptions::artifact_dir`]).
+    artifacts: Option<ArtifactCache>,
 }
 
 impl Engine {
@@ -54,6 +58,10 @@ impl Engine {
         super::wasi::link(&mut linker).map_err(|e| EngineError::Link(e.to_string()))?;
         RuleComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| EngineError::Link(e.to_string()))?;
+        let artifacts = match &options.artifact_dir {
+            Some(dir) => Some(ArtifactCache::open(dir, &wasm)?),
+            None => None,
+        };
         spawn_ticker(&wasm)?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
@@ -62,6 +70,7 @@ impl Engine {
                 options,
                 pooling,
                 compiled: Mutex::new(HashMap::new()),
+                artifacts,
             }),
         })
     }
@@ -79,6 +88,16 @@ impl Engine {
     /// Number of distinct components compiled so far.
     pub fn compiled_count(&self) -> usize {
         self.lock_cache().len()
+    }
+
+    /// What the on-disk artifact cache did, when the engine has one.
+    pub fn artifact_counts(&self) -> Option<ArtifactCounts> {
+        self.inner.artifacts.as_ref().map(ArtifactCache::counts)
+    }
+
+    /// Where the artifact of the component with this sha256 is (or would be) stored.
+    pub fn artifact_path(&self, sha256: &[u8; 32]) -> Option<std::path::PathBuf> {
+        self.inner.artifacts.as_ref().map(|a| a.path_of(sha256))
     }
 
     pub(crate) fn wasm(&self) -> &wasmtime::Engine {
@@ -99,12 +118,11 @@ impl Engine {
         if let Some(component) = self.lock_cache().get(&hash) {
             return Ok((hash, component.clone()));
         }
-        // Compile outside the lock: it takes milliseconds and other loads should proceed.
-        let component =
-            Component::new(&self.inner.wasm, bytes).map_err(|e| LoadError::Compile {
-                file: file.to_owned(),
-                detail: format!("{e:#}"),
-            })?;
+        // Compile (or read the artifact) outside the lock: other loads should proceed.
+        let component = match &self.inner.artifacts {
+            Some(cache) => cache.load_or_compile(&self.inner.wasm, file, &hash, bytes)?,
+            None => artifacts::compile(&self.inner.wasm, file, bytes)?,
+        };
         let component = self.lock_cache().entry(hash).or_insert(component).clone();
         Ok((hash, component))
     }

@@ -44,4 +44,6 @@ pub enum EngineError {
     Config(String),
     #[error("cannot link host interfaces: {0}")]
     Link(String),
+    #[error("{dir}: cannot use as the artifact cache: {detail}")]
+    Artifacts { dir: String, detail: String },
 }

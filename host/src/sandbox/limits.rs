@@ -82,6 +82,29 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Sets the deadline from milliseconds given by a user (a manifest, a fixture); at least 1.
+    pub fn set_deadline_ms(&mut self, ms: u64) -> Result<(), String> {
+        if ms == 0 {
+            return Err("must be at least 1".into());
+        }
+        self.deadline = Duration::from_millis(ms);
+        Ok(())
+    }
+
+    /// Sets the memory cap from MiB given by a user; between 1 and `max_bytes` (the engine's
+    /// [`EngineOptions::max_memory_bytes`]: a cap past it could never be granted).
+    pub fn set_memory_mib(&mut self, mib: u64, max_bytes: usize) -> Result<(), String> {
+        let bytes = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        if mib == 0 || bytes > max_bytes {
+            return Err(format!(
+                "must be between 1 and {} (the engine's largest memory), got {mib}",
+                max_bytes >> 20
+            ));
+        }
+        self.memory_bytes = bytes;
+        Ok(())
+    }
+
     /// The deadline in epoch ticks, rounded up, plus one tick for the partly elapsed one.
     pub(crate) fn deadline_ticks(&self) -> u64 {
         let tick = EPOCH_TICK.as_nanos().max(1);
@@ -121,6 +144,11 @@ pub struct EngineOptions {
     pub max_component_bytes: usize,
     /// The defaults new rule sets get.
     pub default_limits: Limits,
+    /// A directory for precompiled components (created `0700`; see
+    /// [`crate::sandbox::artifacts`]), so a restart or reload does not compile again.
+    /// Default `None` for the library (nothing written to disk); the `tagbust` command uses
+    /// `$XDG_CACHE_HOME/tagbust` (or `~/.cache/tagbust`) unless told otherwise.
+    pub artifact_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -134,6 +162,7 @@ impl Default for EngineOptions {
             max_wasm_stack: 512 << 10,
             max_component_bytes: 64 << 20,
             default_limits: Limits::default(),
+            artifact_dir: None,
         }
     }
 }

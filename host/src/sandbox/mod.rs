@@ -7,6 +7,7 @@
 //!
 //! - [`limits`]: every sandbox limit and cap, with its default and reason.
 //! - [`engine`]: the process-wide engine, epoch ticker, linker, compile cache.
+//! - [`artifacts`]: precompiled components on disk, only ever loaded when this host wrote them.
 //! - `bindings`: the generated contract (`bindgen!` and nothing else).
 //! - [`imports`]: the host side of each imported interface, one file each.
 //! - [`store`]: a fresh `Store` per call, with WASI denying everything; `wasi`: WASI linked
@@ -18,6 +19,7 @@
 //!   to [`crate::model::RuleFailure`].
 //! - [`error`]: why loading or building the engine failed.
 
+pub mod artifacts;
 pub mod batch;
 mod bindings;
 pub(crate) mod blocking;
@@ -34,6 +36,7 @@ mod store;
 mod wasi;
 pub(crate) mod wit;
 
+pub use artifacts::ArtifactCounts;
 pub use batch::{Batch, MixedTenants};
 pub use bindings::SUPPORTED_CONTRACTS;
 pub use call::RuleRun;

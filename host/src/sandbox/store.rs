@@ -28,12 +28,16 @@ pub(crate) struct GuestContext {
 pub(crate) struct MemoryLimiter {
     cap: usize,
     pub denied: bool,
+    /// Bytes of linear memory the instance holds now, over all its memories, and the most it
+    /// held: what a rule needs, measured (`RuleRun::memory_bytes`).
+    total: usize,
+    pub peak: usize,
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -41,6 +45,9 @@ impl ResourceLimiter for MemoryLimiter {
             self.denied = true;
             wasmtime::bail!("memory limit of {} bytes exceeded", self.cap);
         }
+        // Called for each memory's initial size at instantiation too (current = 0).
+        self.total = self.total.saturating_add(desired.saturating_sub(current));
+        self.peak = self.peak.max(self.total);
         Ok(true)
     }
 
@@ -114,6 +121,8 @@ pub(crate) fn new_store(
         limiter: MemoryLimiter {
             cap: limits.memory_bytes,
             denied: false,
+            total: 0,
+            peak: 0,
         },
         guest: GuestContext {
             tenant,

@@ -19,6 +19,8 @@
 //! priority = 20                         # default: the rule's own
 //! on_failure = "fallback"               # fallback (default) | skip | fail
 //! fallback = "resource"                 # resource (default) | tenant
+//! memory_mib = 64                       # this rule only: over [limits] (a Python rule)
+//! deadline_ms = 200                     # this rule only: over [limits]
 //! [rule.config]                         # strings as they are, other values as JSON text
 //! feeds = "home,sports"
 //!
@@ -91,19 +93,45 @@ struct RuleSpec {
     on_failure: FailurePolicy,
     #[serde(default)]
     fallback: FallbackScope,
+    /// This rule's memory cap and deadline, over the tenant's `[limits]`.
+    memory_mib: Option<u64>,
+    deadline_ms: Option<u64>,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A `[relationships]` table, as manifests and `tagbust test` fixtures write it.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RelationshipsSpec {
-    max_depth: Option<usize>,
-    max_fanout: Option<usize>,
+pub struct RelationshipsSpec {
+    pub max_depth: Option<usize>,
+    pub max_fanout: Option<usize>,
     #[serde(default)]
-    edges: BTreeMap<String, Vec<String>>,
+    pub edges: BTreeMap<String, Vec<String>>,
     #[serde(default)]
-    bidirectional: Vec<[String; 2]>,
+    pub bidirectional: Vec<[String; 2]>,
+}
+
+impl RelationshipsSpec {
+    /// The relationship graph this table describes.
+    pub fn build(&self) -> Relationships {
+        let mut relationships = Relationships::new();
+        for (from, to) in &self.edges {
+            for to in to {
+                relationships = relationships.edge(from, to);
+            }
+        }
+        for [a, b] in &self.bidirectional {
+            relationships = relationships.bidirectional(a, b);
+        }
+        if let Some(depth) = self.max_depth {
+            relationships = relationships.max_depth(depth);
+        }
+        if let Some(fanout) = self.max_fanout {
+            relationships = relationships.max_fanout(fanout);
+        }
+        relationships
+    }
 }
 
 /// Why a manifest was refused.
@@ -145,7 +173,8 @@ pub fn load(engine: &Engine, path: &Path) -> Result<LoadedTenant, ManifestError>
     if let Err(message) = crate::model::ingest::check_tenant(&manifest.tenant) {
         return Err(fail("tenant", message));
     }
-    let limits = limits(engine, &manifest.limits).map_err(|m| fail("limits.fuel", m))?;
+    let limits =
+        limits(engine, &manifest.limits).map_err(|(f, m)| fail(&format!("limits.{f}"), m))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut rules = Vec::with_capacity(manifest.rules.len());
     for (i, spec) in manifest.rules.iter().enumerate() {
@@ -178,26 +207,13 @@ pub fn load(engine: &Engine, path: &Path) -> Result<LoadedTenant, ManifestError>
             bound.priority = priority;
         }
         bound.limits = limits.clone();
+        override_time_and_memory(engine, &mut bound.limits, spec.deadline_ms, spec.memory_mib)
+            .map_err(|(f, m)| fail(&field(f), m))?;
         bound.on_failure = spec.on_failure;
         bound.fallback = spec.fallback;
         rules.push(bound);
     }
-    let r = &manifest.relationships;
-    let mut relationships = Relationships::new();
-    for (from, to) in &r.edges {
-        for to in to {
-            relationships = relationships.edge(from, to);
-        }
-    }
-    for [a, b] in &r.bidirectional {
-        relationships = relationships.bidirectional(a, b);
-    }
-    if let Some(depth) = r.max_depth {
-        relationships = relationships.max_depth(depth);
-    }
-    if let Some(fanout) = r.max_fanout {
-        relationships = relationships.max_fanout(fanout);
-    }
+    let relationships = manifest.relationships.build();
     let mut setup = TenantSetup::new(RuleSet::new(rules)).with_relationships(relationships);
     setup.manifest = Some(ManifestInfo {
         path: file.clone(),
@@ -268,18 +284,17 @@ fn toml_message(e: &toml::de::Error) -> String {
     e.message().trim().to_owned()
 }
 
-/// The tenant's limits: each given value over the engine's defaults.
-fn limits(engine: &Engine, spec: &LimitsSpec) -> Result<Limits, String> {
+/// The tenant's limits: each given value over the engine's defaults. An error names the key
+/// (`fuel`) and says what is wrong.
+fn limits(engine: &Engine, spec: &LimitsSpec) -> Result<Limits, (&'static str, String)> {
     let mut limits = engine.options().default_limits.clone();
-    if let Some(ms) = spec.deadline_ms {
-        limits.deadline = Duration::from_millis(ms);
-    }
-    if let Some(mib) = spec.memory_mib {
-        limits.memory_bytes = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-    }
+    override_time_and_memory(engine, &mut limits, spec.deadline_ms, spec.memory_mib)?;
     if let Some(fuel) = spec.fuel {
         if !engine.options().fuel {
-            return Err("this engine runs without fuel metering (EngineOptions::fuel)".into());
+            return Err((
+                "fuel",
+                "this engine runs without fuel metering (EngineOptions::fuel)".into(),
+            ));
         }
         limits.fuel = Some(fuel);
     }
@@ -290,6 +305,25 @@ fn limits(engine: &Engine, spec: &LimitsSpec) -> Result<Limits, String> {
         limits.max_target_bytes = n;
     }
     Ok(limits)
+}
+
+/// Sets the deadline and memory cap: the tenant's, or one rule's over the tenant's.
+fn override_time_and_memory(
+    engine: &Engine,
+    limits: &mut Limits,
+    deadline_ms: Option<u64>,
+    memory_mib: Option<u64>,
+) -> Result<(), (&'static str, String)> {
+    if let Some(ms) = deadline_ms {
+        limits.set_deadline_ms(ms).map_err(|m| ("deadline_ms", m))?;
+    }
+    if let Some(mib) = memory_mib {
+        let max = engine.options().max_memory_bytes;
+        limits
+            .set_memory_mib(mib, max)
+            .map_err(|m| ("memory_mib", m))?;
+    }
+    Ok(())
 }
 
 /// A rule's configuration: strings as they are, other TOML values as their JSON text.

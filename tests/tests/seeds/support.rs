@@ -37,6 +37,25 @@ macro_rules! on_both_backends {
             }
         }
     )+};
+    // Scenarios that take the rule under test first (`async fn name<B>(rule, backend)`);
+    // `$label` keeps the Redis key prefixes of two rules' runs apart.
+    (with $label:literal, $rule:expr => $($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn memory() {
+                super::$scenario($rule, tagbust::MemoryBackend::new()).await;
+            }
+
+            #[tokio::test]
+            async fn redis() {
+                let redis = tagbust_tests::SharedRedis::new(
+                    &$crate::support::redis_url(),
+                    &format!("tbseed-{}-{}", $label, stringify!($scenario)),
+                );
+                super::$scenario($rule, redis.connect().await).await;
+            }
+        }
+    )+};
 }
 pub(crate) use on_both_backends;
 

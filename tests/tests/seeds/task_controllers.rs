@@ -8,12 +8,15 @@
 //! configuration read at every batch, and a new table applies to the next event; (3) a
 //! controller without a key template raised inside the `try` and dropped the whole task's
 //! invalidation; here it is a configuration error naming the controller.
+//!
+//! Every scenario runs with the Rust rule (`<scenario>::memory`, `::redis`) and with its Python
+//! twin (`python::<scenario>::…`), which must pass them unchanged.
 
 use tagbust::{
-    Backend, BoundRule, FailurePolicy, FallbackScope, FieldChange, HostOptions, LogLevel, OpKind,
-    Operation, RuleConfig, RuleSet, TenantSetup, Tenants, WriteEvent,
+    Backend, BoundRule, FailurePolicy, FallbackScope, HostOptions, LogLevel, OpKind, Rule,
+    RuleConfig, RuleSet, TenantSetup, Tenants,
 };
-use tagbust_tests::{components, load};
+use tagbust_tests::completed_task as completed;
 
 use crate::support::{Recording, cached, config, host_with, on_both_backends, put, submit};
 
@@ -37,8 +40,7 @@ fn lab_table() -> RuleConfig {
 
 /// One component, many tenants: `lab` and `farm` have tables of their own, `bare` has none,
 /// `broken` has one that is not JSON (and a fallback that clears the whole tenant).
-fn tenants() -> Tenants {
-    let rule = load(components::TASK_CONTROLLERS);
+fn tenants(rule: &Rule) -> Tenants {
     let with_policy = |config: RuleConfig, fallback: FallbackScope| {
         TenantSetup::new(RuleSet::new(vec![
             BoundRule::new(rule.clone())
@@ -55,18 +57,6 @@ fn tenants() -> Tenants {
         .with_tenant("broken", with_policy(broken, FallbackScope::Tenant))
 }
 
-fn completed(tenant: &str, task: &str, run: &str) -> WriteEvent {
-    let mut e = WriteEvent::new(tenant, "tasks", Operation::Update);
-    e.ids = vec![task.into()];
-    e.context.insert("run_id".into(), run.into());
-    e.changes.push(FieldChange {
-        field: "status".into(),
-        old: Some("running".into()),
-        new: Some("completed".into()),
-    });
-    e
-}
-
 const KEYS: [&str; 4] = ["300:climate", "300:wepp", "300:soils", "301:climate"];
 
 async fn cache_controllers<B: Backend>(host: &tagbust::Tagbust<B>, tenant: &str) {
@@ -78,8 +68,12 @@ async fn cache_controllers<B: Backend>(host: &tagbust::Tagbust<B>, tenant: &str)
 /// The named controllers of the completed task's run die, in one backend call (one Lua
 /// script on Redis: the deletes of one task are atomic); other runs, other controllers and
 /// other tenants' tables are untouched.
-async fn a_completed_task_kills_its_controllers<B: Backend>(backend: B) {
-    let host = host_with(Recording::new(backend), tenants(), HostOptions::default());
+async fn a_completed_task_kills_its_controllers<B: Backend>(rule: Rule, backend: B) {
+    let host = host_with(
+        Recording::new(backend),
+        tenants(&rule),
+        HostOptions::default(),
+    );
     for tenant in ["lab", "farm"] {
         cache_controllers(&host, tenant).await;
     }
@@ -120,8 +114,8 @@ async fn a_completed_task_kills_its_controllers<B: Backend>(backend: B) {
 
 /// A tenant without a table, or with a malformed one: a warning and a counted `config` error,
 /// no crash, and the host keeps serving the other tenants.
-async fn a_missing_or_malformed_table_is_reported<B: Backend>(backend: B) {
-    let host = host_with(backend, tenants(), HostOptions::default());
+async fn a_missing_or_malformed_table_is_reported<B: Backend>(rule: Rule, backend: B) {
+    let host = host_with(backend, tenants(&rule), HostOptions::default());
     for tenant in ["bare", "broken", "lab"] {
         cache_controllers(&host, tenant).await;
     }
@@ -133,10 +127,10 @@ async fn a_missing_or_malformed_table_is_reported<B: Backend>(backend: B) {
         .await
         .expect("a rule error is not a failed submission");
     assert_eq!(report.rule_failures, 2);
-    let rule = &host.stats().rules["task-controllers"];
-    assert_eq!(rule.failures.get("rule_error"), Some(&2));
+    let stats = &host.stats().rules["task-controllers"];
+    assert_eq!(stats.failures.get("rule_error"), Some(&2));
     assert_eq!(
-        rule.warnings, 2,
+        stats.warnings, 2,
         "each tenant's warning is counted, not only logged"
     );
     // The failure policy answers both failures with a fallback: `bare`'s (the default scope)
@@ -152,7 +146,7 @@ async fn a_missing_or_malformed_table_is_reported<B: Backend>(backend: B) {
     );
 
     // The warning and the error kind, as the rule reported them.
-    let evaluation = tenants().evaluate(&[
+    let evaluation = tenants(&rule).evaluate(&[
         completed("bare", "build_climate", "300"),
         completed("broken", "build_climate", "300"),
     ]);
@@ -184,12 +178,11 @@ async fn a_missing_or_malformed_table_is_reported<B: Backend>(backend: B) {
 }
 
 /// A new table applies from the next event on, without reloading the component.
-async fn a_changed_table_applies_to_the_next_event<B: Backend>(backend: B) {
-    let host = host_with(backend, tenants(), HostOptions::default());
+async fn a_changed_table_applies_to_the_next_event<B: Backend>(rule: Rule, backend: B) {
+    let host = host_with(backend, tenants(&rule), HostOptions::default());
     cache_controllers(&host, "lab").await;
-    let rule = load(components::TASK_CONTROLLERS);
     let soils_only = table(serde_json::json!({"build_climate": {"invalidates_cache": ["soils"]}}));
-    host.set_tenants(tenants().with_tenant(
+    host.set_tenants(tenants(&rule).with_tenant(
         "lab",
         TenantSetup::new(RuleSet::new(vec![
             BoundRule::new(rule).with_config(soils_only),
@@ -203,7 +196,20 @@ async fn a_changed_table_applies_to_the_next_event<B: Backend>(backend: B) {
 }
 
 on_both_backends!(
+    with "rust", tagbust_tests::load(tagbust_tests::components::TASK_CONTROLLERS) =>
     a_completed_task_kills_its_controllers,
     a_missing_or_malformed_table_is_reported,
     a_changed_table_applies_to_the_next_event,
 );
+
+/// The same scenarios with the Python twin (`rules-examples-py/task-controllers`).
+mod python {
+    use super::*;
+
+    on_both_backends!(
+        with "python", tagbust_tests::python_task_controllers() =>
+        a_completed_task_kills_its_controllers,
+        a_missing_or_malformed_table_is_reported,
+        a_changed_table_applies_to_the_next_event,
+    );
+}

@@ -12,8 +12,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tagbust::backend::{RedisBackend, RedisOptions, Topology};
 use tagbust::{
-    Backend, BoundRule, Engine, EngineOptions, FieldChange, HostOptions, MemoryBackend, NewEntry,
-    Operation, Relationships, RuleConfig, RuleSet, Tagbust, TenantSetup, Tenants, WriteEvent,
+    Backend, BoundRule, FieldChange, HostOptions, MemoryBackend, NewEntry, Operation,
+    Relationships, RuleConfig, RuleSet, Tagbust, TenantSetup, Tenants, WriteEvent,
 };
 
 use super::rules::component_paths;
@@ -42,8 +42,8 @@ const EXPECTED: [&str; 4] = [
     "user-sessions",
 ];
 
-pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let engine = Engine::new(EngineOptions::default())?;
+pub fn run(args: DemoArgs, cache: &super::engine::CacheArgs) -> anyhow::Result<()> {
+    let engine = cache.engine()?;
     let mut rules = Vec::new();
     for path in component_paths(&args.rules)? {
         rules.push(engine.load_file(&path)?);

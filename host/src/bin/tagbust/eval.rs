@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use tagbust::model::ingest::{read_events, read_events_file};
 use tagbust::pipeline::preview;
-use tagbust::{Engine, EngineOptions, EventLimits, Relationships};
+use tagbust::{EventLimits, Relationships};
 
+use super::engine::CacheArgs;
 use super::output;
 use super::rules::{self, ConfigArg};
 
@@ -35,7 +36,7 @@ pub struct EvalArgs {
     relate: Vec<(String, String)>,
 }
 
-fn parse_edge(s: &str) -> Result<(String, String), String> {
+pub fn parse_edge(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_owned(), b.to_owned())),
         _ => Err(format!("`{s}`: expected FROM=TO, e.g. user=session")),
@@ -48,7 +49,7 @@ enum Format {
     Text,
 }
 
-pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+pub fn run(args: EvalArgs, cache: &CacheArgs) -> anyhow::Result<()> {
     // Inputs past the byte cap are refused before they are read (a file by its size, stdin
     // one byte past the cap), so a 1 GiB event file costs nothing.
     let limits = EventLimits::default();
@@ -57,13 +58,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         read_events_file(args.event.as_ref(), &limits)?
     };
-    let engine = Engine::new(EngineOptions::default())?;
-    let (rules, tenant_rules) = rules::load(&engine, &args.rules, &args.configs)?;
-    let evaluation = tenant_rules.evaluate(&events);
+    let engine = cache.engine()?;
     let relationships = args
         .relate
         .iter()
         .fold(Relationships::new(), |r, (a, b)| r.edge(a, b));
+    let (rules, tenant_rules) = rules::load(&engine, &args.rules, &args.configs, &relationships)?;
+    let evaluation = tenant_rules.evaluate(&events);
     let explain = args
         .explain
         .then(|| preview(&events, &evaluation, &relationships));

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tagbust::{Engine, EngineOptions, Inspection};
+use tagbust::Inspection;
+
+use super::engine::CacheArgs;
 
 #[derive(Args)]
 pub struct InspectArgs {
@@ -25,8 +27,8 @@ enum Format {
 
 /// Prints the report; exits 0 when the host would accept the component, 1 (with the reason on
 /// stderr) when it would not. An unreadable file is an error (exit 2).
-pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let engine = Engine::new(EngineOptions::default())?;
+pub fn run(args: InspectArgs, cache: &CacheArgs) -> anyhow::Result<ExitCode> {
+    let engine = cache.engine()?;
     let file = args.file.display();
     let size = std::fs::metadata(&args.file)
         .with_context(|| format!("{file}: cannot read rule component"))?

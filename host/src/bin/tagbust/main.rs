@@ -2,11 +2,16 @@
 //! is done by the library.
 
 mod demo;
+mod diff;
+mod engine;
 mod eval;
+mod fixture;
 mod inspect;
 mod output;
+mod report;
 mod rules;
 mod serve;
+mod test_cmd;
 
 use std::process::ExitCode;
 
@@ -21,6 +26,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    cache: engine::CacheArgs,
 }
 
 #[derive(Subcommand)]
@@ -35,13 +42,23 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run the host as a service: HTTP intake, per-tenant tokens, metrics, hot reload.
     Serve(serve::config::ServeArgs),
+    /// Run fixture cases (TOML or JSON: events, the tenant's setup, expected targets or
+    /// failures) through the host and report each; exit 1 if any case fails, 2 if a fixture
+    /// cannot be read.
+    Test(test_cmd::TestArgs),
+    /// Evaluate recorded events (JSONL) with an old and a new version of a rule and report
+    /// what the new one would stop invalidating (first), start invalidating, or delay.
+    Diff(diff::DiffArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cache = &cli.cache;
     match cli.command {
-        Command::Demo(args) => demo::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Eval(args) => eval::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Inspect(args) => inspect::run(args),
+        Command::Demo(args) => demo::run(args, cache).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => eval::run(args, cache).map(|()| ExitCode::SUCCESS),
+        Command::Inspect(args) => inspect::run(args, cache),
+        Command::Test(args) => test_cmd::run(args, cache),
+        Command::Diff(args) => diff::run(args, cache),
         Command::Serve(args) => serve::run(args),
     }
 }

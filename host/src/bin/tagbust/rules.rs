@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use tagbust::{BoundRule, Engine, Rule, RuleConfig, RuleSet, TenantSetup, Tenants};
+use tagbust::{BoundRule, Engine, Relationships, Rule, RuleConfig, RuleSet, TenantSetup, Tenants};
 
 /// Expands each path: a `.wasm` file as is, a directory to its `.wasm` files (sorted).
 pub fn component_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -70,10 +70,13 @@ fn read_config(path: &Path) -> anyhow::Result<RuleConfig> {
     }
 }
 
+/// Loads the rules at `paths` into one setup per tenant named by a config (and a default for
+/// every other tenant), each with `relationships`.
 pub fn load(
     engine: &Engine,
     paths: &[PathBuf],
     configs: &[ConfigArg],
+    relationships: &Relationships,
 ) -> anyhow::Result<(Vec<Rule>, Tenants)> {
     let rules: Vec<Rule> = component_paths(paths)?
         .iter()
@@ -115,9 +118,11 @@ pub fn load(
                 .collect(),
         )
     };
-    let tenants = per_tenant.iter().fold(
-        Tenants::new(TenantSetup::new(build(None))),
-        |tenants, (t, o)| tenants.with_tenant(t, TenantSetup::new(build(Some(o)))),
-    );
+    let setup = |rules: RuleSet| TenantSetup::new(rules).with_relationships(relationships.clone());
+    let tenants = per_tenant
+        .iter()
+        .fold(Tenants::new(setup(build(None))), |tenants, (t, o)| {
+            tenants.with_tenant(t, setup(build(Some(o))))
+        });
     Ok((rules, tenants))
 }
