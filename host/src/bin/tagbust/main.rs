@@ -59,7 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, cache),
         Command::Test(args) => test_cmd::run(args, cache),
         Command::Diff(args) => diff::run(args, cache),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, cache),
     }
 }
 

@@ -18,24 +18,26 @@ use anyhow::{Context, bail};
 use tagbust::backend::{RedisBackend, RedisOptions};
 use tagbust::tenant::manifest;
 use tagbust::{
-    Backend, BoundRule, Engine, EngineOptions, EventLimits, HostOptions, MemoryBackend, RuleSet,
-    Tagbust, TenantSetup, Tenants,
+    Backend, BoundRule, Engine, EventLimits, HostOptions, MemoryBackend, RuleSet, Tagbust,
+    TenantSetup, Tenants,
 };
 use tokio_util::sync::CancellationToken;
 
 use config::{BackendKind, Config, ServeArgs};
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ServeArgs, cache: &crate::engine::CacheArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args)?;
+    // Precompiled components from the artifact cache: a restart or reload does not compile
+    // again (a Python rule takes seconds to compile, milliseconds to load).
+    let engine = cache.engine()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(start(config))
+    runtime.block_on(start(config, engine))
 }
 
-async fn start(config: Config) -> anyhow::Result<ExitCode> {
-    let engine = Engine::new(EngineOptions::default())?;
+async fn start(config: Config, engine: Engine) -> anyhow::Result<ExitCode> {
     let tenants = match (&config.manifests, config.rules.is_empty()) {
         (Some(dir), _) => {
             let (engine, dir) = (engine.clone(), dir.clone());
