@@ -7,7 +7,7 @@
 //! Tests run one at a time (they share the port); each starts its own server and kills it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Commands;
@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 const STREAM: &str = "events";
 const GROUP: &str = "tagbust";
 
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+/// One test at a time: they share the ports.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }
 
 fn conn(server: &TestRedis) -> redis::Connection {
@@ -170,7 +171,7 @@ async fn fill<B: Backend>(host: &Tagbust<B>, tenant: &str, keys: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_is_acknowledged_only_after_its_invalidations_are_applied() {
-    let _serial = serial();
+    let _serial = serial().await;
     let server = TestRedis::start("streams-ack", 6397);
     let mut c = conn(&server);
     let options = HostOptions {
@@ -248,7 +249,7 @@ async fn an_entry_is_acknowledged_only_after_its_invalidations_are_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_the_host_never_applied_stay_pending_and_a_restart_rereads_them() {
-    let _serial = serial();
+    let _serial = serial().await;
     let server = TestRedis::start("streams-restart", 6397);
     let mut cache_server = TestRedis::start("streams-restart-cache", 6398);
     let mut c = conn(&server);
@@ -305,7 +306,7 @@ async fn entries_the_host_never_applied_stay_pending_and_a_restart_rereads_them(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_consumers_entries_are_claimed_and_trimmed_ones_counted() {
-    let _serial = serial();
+    let _serial = serial().await;
     let server = TestRedis::start("streams-claim", 6397);
     let mut c = conn(&server);
     let host = echo_host(Relationships::new(), HostOptions::default());
@@ -344,7 +345,7 @@ async fn a_dead_consumers_entries_are_claimed_and_trimmed_ones_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_delivered_too_often_goes_to_the_dead_letter_stream() {
-    let _serial = serial();
+    let _serial = serial().await;
     let server = TestRedis::start("streams-deliveries", 6397);
     let mut c = conn(&server);
     let host = echo_host(Relationships::new(), HostOptions::default());
@@ -393,7 +394,7 @@ async fn an_entry_delivered_too_often_goes_to_the_dead_letter_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_entries_go_to_the_dead_letter_stream_with_their_error() {
-    let _serial = serial();
+    let _serial = serial().await;
     let server = TestRedis::start("streams-invalid", 6397);
     let mut c = conn(&server);
     let host = named_echo_host(MemoryBackend::new(), &["a"]);
@@ -471,7 +472,7 @@ async fn invalid_entries_go_to_the_dead_letter_stream_with_their_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_is_waited_out_never_dead_lettered() {
-    let _serial = serial();
+    let _serial = serial().await;
     let server = TestRedis::start("streams-rate", 6397);
     let mut c = conn(&server);
     let echo = tagbust_tests::load(tagbust_tests::components::ECHO);
@@ -512,7 +513,7 @@ async fn a_rate_limit_is_waited_out_never_dead_lettered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_under_the_source_loses_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut server = TestRedis::start("streams-outage", 6397);
     // The cache lives on the same server: the restart takes both away.
     let backend = server.fast_failing_backend().await;
@@ -575,7 +576,7 @@ async fn redis_restarted_under_the_source_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_reading_and_acknowledges_what_it_applied() {
-    let _serial = serial();
+    let _serial = serial().await;
     let server = TestRedis::start("streams-shutdown", 6397);
     let mut c = conn(&server);
     let options = HostOptions {
@@ -624,7 +625,7 @@ async fn shutdown_stops_reading_and_acknowledges_what_it_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_entries_through_two_consumers_all_end_acknowledged() {
-    let _serial = serial();
+    let _serial = serial().await;
     let server = TestRedis::start("streams-10k", 6397);
     let mut c = conn(&server);
     let host = echo_host(Relationships::new(), HostOptions::default());
