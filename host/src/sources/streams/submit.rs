@@ -1,6 +1,7 @@
 //! Handing a run of decoded entries to the host, and what each refusal means for them: an
 //! invalid event or an unknown tenant is its entry's dead letter (the rest go on); a rate
 //! limit or backpressure is a wait and another try, never a dead letter; shutdown stops.
+//! Also `commit`/`rollback` entries, and filing dead letters.
 
 use crate::backend::Backend;
 use crate::model::{WriteEvent, parse_events};
@@ -8,6 +9,7 @@ use crate::pipeline::HostError;
 
 use super::consumer::{Consumer, Flow};
 use super::entry::Parsed;
+use super::link;
 use super::stats::{DeadLetterReason, RetryReason, StreamStats};
 
 impl<B: Backend> Consumer<B> {
@@ -129,6 +131,78 @@ impl<B: Backend> Consumer<B> {
         match flow {
             Flow::Go => Tried::Again { shrink: false },
             Flow::Stop => Tried::Stop,
+        }
+    }
+
+    /// `commit` / `rollback` of `tenant/tx`; the entry is acknowledged at once (its
+    /// transaction's entries are acknowledged when what they held is applied).
+    pub(crate) async fn close(&mut self, id: String, commit: bool, tenant: &str, tx: &str) -> Flow {
+        let Some(permit) = self.acker.room(1, &self.shutdown).await else {
+            return Flow::Stop;
+        };
+        if commit {
+            let report = self.host.commit(tenant, tx).await;
+            StreamStats::add(&self.stats.commits, 1);
+            tracing::debug!(stream = %self.cfg.stream, entry = %id, tenant, tx, released = report.released, "commit");
+        } else {
+            let released = self.host.rollback(tenant, tx);
+            StreamStats::add(&self.stats.rollbacks, 1);
+            tracing::debug!(stream = %self.cfg.stream, entry = %id, tenant, tx, released, "rollback");
+        }
+        self.acker.ack_now(vec![id], permit);
+        Flow::Go
+    }
+
+    pub(crate) async fn ack_now(&mut self, id: String) -> Flow {
+        match self.acker.room(1, &self.shutdown).await {
+            Some(permit) => {
+                self.acker.ack_now(vec![id], permit);
+                Flow::Go
+            }
+            None => Flow::Stop,
+        }
+    }
+
+    /// Files a dead letter and acknowledges the entry; retries while Redis is down.
+    pub(crate) async fn bury(
+        &mut self,
+        id: &str,
+        reason: DeadLetterReason,
+        error: &str,
+        deliveries: u64,
+        payload: Vec<u8>,
+        payload_bytes: usize,
+    ) -> Flow {
+        tracing::warn!(
+            stream = %self.cfg.stream, group = %self.cfg.group, entry = id,
+            reason = reason.as_str(), "dead letter: {error}"
+        );
+        let letter = link::DeadLetter {
+            id,
+            reason: reason.as_str(),
+            error,
+            deliveries,
+            payload,
+            payload_bytes,
+        };
+        loop {
+            let cfg = &self.cfg;
+            match self
+                .control
+                .run(async |c| link::dead_letter(c, cfg, &letter).await)
+                .await
+            {
+                Ok(()) => {
+                    StreamStats::add(&self.stats.dead_letters[reason as usize], 1);
+                    return Flow::Go;
+                }
+                Err(e) => {
+                    self.redis_error("dead letter", &e);
+                    if self.pause().await == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                }
+            }
         }
     }
 
