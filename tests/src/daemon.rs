@@ -20,9 +20,19 @@ impl Daemon {
 
     /// Like [`Daemon::start`], returning the daemon's stderr as the error if it exits first.
     pub fn try_start(args: &[&str]) -> Result<Daemon, String> {
+        Daemon::try_start_with(args, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (e.g. `TAGBUST_CONSUMER`).
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::try_start_with(args, env).unwrap_or_else(|e| panic!("tagbust serve {args:?}: {e}"))
+    }
+
+    fn try_start_with(args: &[&str], env: &[(&str, &str)]) -> Result<Daemon, String> {
         let mut child = Command::new(crate::tagbust_bin())
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .env("TAGBUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

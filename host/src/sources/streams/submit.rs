@@ -61,8 +61,10 @@ impl<B: Backend> Consumer<B> {
                 }
                 if let [one] = group.as_slice()
                     && let Some((tenant, tx)) = &one.commit
+                    // Refused only during shutdown, which applies open transactions itself
+                    // (and so resolves this entry's acknowledgement).
+                    && self.host.commit(tenant, tx).await.is_ok()
                 {
-                    self.host.commit(tenant, tx).await;
                     StreamStats::add(&self.stats.commits, 1);
                 }
                 self.wait = self.cfg.backoff;
@@ -141,7 +143,11 @@ impl<B: Backend> Consumer<B> {
             return Flow::Stop;
         };
         if commit {
-            let report = self.host.commit(tenant, tx).await;
+            // Refused only once the host is shutting down: the entry stays pending for the
+            // next reader (shutdown applies open transactions itself).
+            let Ok(report) = self.host.commit(tenant, tx).await else {
+                return Flow::Stop;
+            };
             StreamStats::add(&self.stats.commits, 1);
             tracing::debug!(stream = %self.cfg.stream, entry = %id, tenant, tx, released = report.released, "commit");
         } else {

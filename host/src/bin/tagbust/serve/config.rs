@@ -46,6 +46,11 @@ pub struct ServeArgs {
     /// Label metrics by tenant (one series per tenant). Default off.
     #[arg(long, env = "TAGBUST_PER_TENANT_METRICS")]
     pub per_tenant_metrics: bool,
+    /// This process's consumer name in every stream's group (keep it stable across
+    /// restarts: a restarted consumer re-reads its own pending entries). Default: the host
+    /// name.
+    #[arg(long, env = "TAGBUST_CONSUMER")]
+    pub consumer: Option<String>,
 }
 
 /// The file's shape; every key optional.
@@ -66,6 +71,33 @@ struct FileConfig {
     backend: BackendFile,
     #[serde(default)]
     host: HostFile,
+    #[serde(default)]
+    source: SourceFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceFile {
+    #[serde(default)]
+    redis_stream: Vec<StreamFile>,
+}
+
+/// One `[[source.redis_stream]]`: keys named after `StreamConfig`'s fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamFile {
+    url: String,
+    stream: String,
+    group: String,
+    consumer: Option<String>,
+    batch: Option<usize>,
+    block_ms: Option<u64>,
+    claim_idle_ms: Option<u64>,
+    max_deliveries: Option<u64>,
+    dead_letter: Option<String>,
+    max_entry_bytes: Option<usize>,
+    max_in_flight: Option<usize>,
+    drain_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +139,7 @@ pub struct Config {
     pub batch_window: Duration,
     pub max_pending_ops: Option<usize>,
     pub transaction_timeout: Option<Duration>,
+    pub streams: Vec<tagbust::sources::streams::StreamConfig>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -171,6 +204,44 @@ impl Config {
             Some(listen) => listen,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
+        let consumer = args
+            .consumer
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "tagbust".to_owned());
+        let mut streams = Vec::new();
+        for (i, f) in file.source.redis_stream.into_iter().enumerate() {
+            let name = f.consumer.clone().unwrap_or_else(|| consumer.clone());
+            let mut c =
+                tagbust::sources::streams::StreamConfig::new(&f.url, &f.stream, &f.group, &name);
+            let ms = Duration::from_millis;
+            if let Some(v) = f.batch {
+                c.batch = v;
+            }
+            if let Some(v) = f.block_ms {
+                c.block = ms(v);
+            }
+            if let Some(v) = f.claim_idle_ms {
+                c.claim_idle = ms(v);
+            }
+            if let Some(v) = f.max_deliveries {
+                c.max_deliveries = v;
+            }
+            if let Some(v) = f.dead_letter {
+                c.dead_letter = v;
+            }
+            if let Some(v) = f.max_entry_bytes {
+                c.max_entry_bytes = v;
+            }
+            if let Some(v) = f.max_in_flight {
+                c.max_in_flight = v;
+            }
+            if let Some(v) = f.drain_timeout_ms {
+                c.drain_timeout = ms(v);
+            }
+            c.check()
+                .with_context(|| format!("`source.redis_stream[{i}]`"))?;
+            streams.push(c);
+        }
         Ok(Config {
             listen,
             rules,
@@ -183,6 +254,7 @@ impl Config {
             batch_window: Duration::from_millis(window),
             max_pending_ops: file.host.max_pending_ops,
             transaction_timeout: file.host.transaction_timeout_ms.map(Duration::from_millis),
+            streams,
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct AppState<B: Backend> {
     pub prometheus: PrometheusHandle,
     pub manifests: Option<PathBuf>,
     pub per_tenant_metrics: bool,
+    /// Each stream source's (stream, group, counters), for `/metrics`.
+    pub streams: Arc<Vec<(String, String, Arc<tagbust::sources::streams::StreamStats>)>>,
 }
 
 impl<B: Backend> Clone for AppState<B> {
@@ -41,6 +43,7 @@ impl<B: Backend> Clone for AppState<B> {
             prometheus: self.prometheus.clone(),
             manifests: self.manifests.clone(),
             per_tenant_metrics: self.per_tenant_metrics,
+            streams: self.streams.clone(),
         }
     }
 }
@@ -261,7 +264,7 @@ async fn reload<B: Backend>(
 }
 
 async fn metrics<B: Backend>(State(state): State<AppState<B>>) -> Response {
-    super::metrics::record(&state.host, state.per_tenant_metrics);
+    super::metrics::record(&state.host, &state.streams);
     state.prometheus.render().into_response()
 }
 

@@ -3,6 +3,9 @@
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::Arc;
+
+use tagbust::sources::streams::StreamStats;
 use tagbust::{Backend, Tagbust};
 
 /// How often histogram samples are folded into their summaries when nobody scrapes.
@@ -26,8 +29,42 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// Records the host's counters and gauges (per-tenant series come from the intake, when
-/// switched on).
-pub fn record<B: Backend>(host: &Tagbust<B>, _per_tenant: bool) {
+/// Records the host's counters and gauges, and each stream source's (labelled by stream
+/// and group). Per-tenant series come from the HTTP intake, when switched on.
+pub fn record<B: Backend>(host: &Tagbust<B>, streams: &[(String, String, Arc<StreamStats>)]) {
     host.record_metrics();
+    for (stream, group, stats) in streams {
+        let s = stats.snapshot();
+        let labels = [("stream", stream.clone()), ("group", group.clone())];
+        let counters = [
+            ("tagbust_stream_entries_read_total", s.entries_read),
+            (
+                "tagbust_stream_entries_redelivered_total",
+                s.entries_redelivered,
+            ),
+            ("tagbust_stream_entries_claimed_total", s.entries_claimed),
+            ("tagbust_stream_entries_acked_total", s.entries_acked),
+            (
+                "tagbust_stream_entries_not_applied_total",
+                s.entries_not_applied,
+            ),
+            ("tagbust_stream_events_submitted_total", s.events_submitted),
+            ("tagbust_stream_redis_errors_total", s.redis_errors),
+            (
+                "tagbust_stream_retries_total",
+                s.retries_rate_limited + s.retries_backpressure + s.retries_other,
+            ),
+        ];
+        for (name, value) in counters {
+            metrics::counter!(name, &labels).absolute(value);
+        }
+        for (reason, n) in &s.dead_letters {
+            let mut with_reason = labels.to_vec();
+            with_reason.push(("reason", (*reason).to_owned()));
+            metrics::counter!("tagbust_stream_dead_letters_total", &with_reason).absolute(*n);
+        }
+        metrics::gauge!("tagbust_stream_in_flight", &labels).set(s.in_flight as f64);
+        metrics::gauge!("tagbust_stream_pending", &labels).set(s.pending as f64);
+        metrics::gauge!("tagbust_stream_lag", &labels).set(s.lag as f64);
+    }
 }

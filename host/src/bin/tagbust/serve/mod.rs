@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use tagbust::backend::{RedisBackend, RedisOptions};
+use tagbust::sources::streams::{self, StreamStats};
 use tagbust::tenant::manifest;
 use tagbust::{
     Backend, BoundRule, Engine, EventLimits, HostOptions, MemoryBackend, RuleSet, Tagbust,
@@ -128,9 +129,28 @@ async fn serve_with<B: Backend>(
         prometheus: metrics::install()?,
         manifests: config.manifests.clone(),
         per_tenant_metrics: config.per_tenant_metrics,
+        streams: Arc::new(Vec::new()),
+    };
+    let stop_intake = CancellationToken::new();
+    let stop_sources = CancellationToken::new();
+    let mut sources = tokio::task::JoinSet::new();
+    let mut stream_stats = Vec::new();
+    for stream in config.streams.clone() {
+        let stats = Arc::new(StreamStats::default());
+        stream_stats.push((stream.stream.clone(), stream.group.clone(), stats.clone()));
+        let (host, stop) = (host.clone(), stop_sources.clone());
+        sources.spawn(async move {
+            let name = stream.stream.clone();
+            if let Err(e) = streams::run(host, stream, stop, stats).await {
+                tracing::error!(stream = %name, error = %e, "stream source stopped");
+            }
+        });
+    }
+    let state = http::AppState {
+        streams: Arc::new(stream_stats),
+        ..state
     };
     let app = http::router(state, config.max_body_bytes);
-    let stop_intake = CancellationToken::new();
     tokio::spawn(signals(
         host.clone(),
         config.manifests.clone(),
@@ -145,9 +165,13 @@ async fn serve_with<B: Backend>(
         let ready = ready.clone();
         axum::serve(listener, app).with_graceful_shutdown(async move {
             stop.cancelled().await;
-            // Intake stops (new submissions are refused); what is in flight finishes and
-            // everything pending is flushed before readiness flips and HTTP closes.
+            // Intake stops: stream sources stop reading, new submissions are refused; what
+            // is in flight finishes and everything pending is flushed (which resolves the
+            // entries waiting on it, so the sources acknowledge them) before readiness flips
+            // and HTTP closes.
+            stop_sources.cancel();
             let outcome = host.shutdown().await;
+            while sources.join_next().await.is_some() {}
             ready.store(false, Ordering::Relaxed);
             report_shutdown(outcome);
         })
