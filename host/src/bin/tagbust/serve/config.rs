@@ -51,6 +51,15 @@ pub struct ServeArgs {
     /// name.
     #[arg(long, env = "TAGBUST_CONSUMER")]
     pub consumer: Option<String>,
+    /// Record a sample of the accepted events to this JSONL file (for `tagbust diff`).
+    #[arg(long, env = "TAGBUST_RECORD")]
+    pub record: Option<PathBuf>,
+    /// Fraction of events recorded, in (0, 1]. Default 0.01.
+    #[arg(long, env = "TAGBUST_SAMPLE_RATE", requires = "record")]
+    pub sample_rate: Option<f64>,
+    /// Size past which the recording rotates to PATH.1. Default 64 MiB.
+    #[arg(long, env = "TAGBUST_RECORD_MAX_BYTES", requires = "record")]
+    pub record_max_bytes: Option<u64>,
 }
 
 /// The file's shape; every key optional.
@@ -140,6 +149,8 @@ pub struct Config {
     pub max_pending_ops: Option<usize>,
     pub transaction_timeout: Option<Duration>,
     pub streams: Vec<tagbust::sources::streams::StreamConfig>,
+    /// Where to record a sample of accepted events, at what rate, up to what size.
+    pub record: Option<(PathBuf, f64, u64)>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -255,6 +266,13 @@ impl Config {
             max_pending_ops: file.host.max_pending_ops,
             transaction_timeout: file.host.transaction_timeout_ms.map(Duration::from_millis),
             streams,
+            record: args.record.map(|path| {
+                (
+                    path,
+                    args.sample_rate.unwrap_or(0.01),
+                    args.record_max_bytes.unwrap_or(64 << 20),
+                )
+            }),
         })
     }
 }

@@ -31,6 +31,8 @@ pub struct AppState<B: Backend> {
     pub per_tenant_metrics: bool,
     /// Each stream source's (stream, group, counters), for `/metrics`.
     pub streams: Arc<Vec<(String, String, Arc<tagbust::sources::streams::StreamStats>)>>,
+    /// `--record`: a sample of accepted events for `tagbust diff`.
+    pub recorder: Option<super::record::Recorder>,
 }
 
 impl<B: Backend> Clone for AppState<B> {
@@ -44,6 +46,7 @@ impl<B: Backend> Clone for AppState<B> {
             manifests: self.manifests.clone(),
             per_tenant_metrics: self.per_tenant_metrics,
             streams: self.streams.clone(),
+            recorder: self.recorder.clone(),
         }
     }
 }
@@ -100,13 +103,23 @@ async fn submit<B: Backend>(
             .map_err(|err| err.at(Some(i), Some("tenant".into())))?;
     }
     count_events(&state, &events);
+    let sample = state.recorder.as_ref().map(|r| (r.clone(), events.clone()));
+    let recorded = |accepted: bool| {
+        if let (true, Some((recorder, events))) = (accepted, &sample) {
+            recorder.offer(events);
+        }
+    };
     match query.wait.as_deref() {
         None => {
-            let report = state.host.submit(events).await?;
+            let report = state.host.submit(events).await;
+            recorded(report.is_ok());
+            let report = report?;
             Ok(Json(report).into_response())
         }
         Some("applied") => {
-            let (report, applied) = state.host.submit_tracked(events).await?;
+            let tracked = state.host.submit_tracked(events).await;
+            recorded(tracked.is_ok());
+            let (report, applied) = tracked?;
             let limit = Duration::from_millis(query.timeout_ms.unwrap_or(30_000));
             match tokio::time::timeout(limit, applied).await {
                 Ok(Ok(())) => Ok(Json(report).into_response()),

@@ -7,6 +7,7 @@ mod auth;
 pub mod config;
 mod http;
 mod metrics;
+mod record;
 mod reload;
 
 use std::net::SocketAddr;
@@ -130,6 +131,10 @@ async fn serve_with<B: Backend>(
         manifests: config.manifests.clone(),
         per_tenant_metrics: config.per_tenant_metrics,
         streams: Arc::new(Vec::new()),
+        recorder: match &config.record {
+            Some((path, rate, max)) => Some(record::Recorder::start(path.clone(), *rate, *max)?),
+            None => None,
+        },
     };
     let stop_intake = CancellationToken::new();
     let stop_sources = CancellationToken::new();
