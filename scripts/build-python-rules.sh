@@ -22,7 +22,10 @@ pin=$(sed -n 's/.*"componentize-py==\([^"]*\)".*/\1/p' "$sdk/pyproject.toml")
 [[ -n $pin ]] || { echo "error: no componentize-py pin in $sdk/pyproject.toml" >&2; exit 1; }
 if [[ "$(componentize-py --version 2>/dev/null || true)" != "componentize-py $pin" ]]; then
   echo "installing componentize-py==$pin" >&2
-  "$python" -m pip install --quiet --disable-pip-version-check "componentize-py==$pin"
+  # Debian's own Python refuses pip installs outside a virtualenv (PEP 668) unless told.
+  "$python" -m pip install --quiet --disable-pip-version-check "componentize-py==$pin" ||
+    "$python" -m pip install --quiet --disable-pip-version-check --break-system-packages \
+      "componentize-py==$pin"
 fi
 
 stamp=$(cd "$sdk" && "$python" -c 'import tagbust_guest as t; print(t.stamp_text())')

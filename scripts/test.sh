@@ -9,5 +9,9 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
+# The Python example rule is built from source too (installs the pinned componentize-py with
+# pip when missing; does nothing when its inputs are unchanged): tests/build.rs only picks it up.
+scripts/build-python-rules.sh
+
 # One optimised build serves the tests, the CLI and the benchmarks: wasmtime is compiled once.
 exec cargo test --locked --release --workspace "$@"
