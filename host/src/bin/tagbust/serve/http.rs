@@ -54,10 +54,9 @@ impl<B: Backend> Clone for AppState<B> {
 pub fn router<B: Backend>(state: AppState<B>, max_body_bytes: usize) -> axum::Router {
     axum::Router::new()
         .route("/v1/events", post(submit::<B>))
-        .route("/v1/transactions/{tenant}/{tx}/commit", post(commit::<B>))
         .route(
-            "/v1/transactions/{tenant}/{tx}/rollback",
-            post(rollback::<B>),
+            "/v1/transactions/{tenant}/{tx}/{action}",
+            post(close_transaction::<B>),
         )
         .route("/v1/invalidate", post(invalidate::<B>))
         .route("/v1/tenants/{tenant}/clear", post(clear::<B>))
@@ -152,29 +151,26 @@ fn count_events<B: Backend>(state: &AppState<B>, events: &[tagbust::WriteEvent])
     }
 }
 
-async fn commit<B: Backend>(
+/// `POST /v1/transactions/{tenant}/{tx}/commit` and `/rollback`.
+async fn close_transaction<B: Backend>(
     State(state): State<AppState<B>>,
-    Path((tenant, tx)): Path<(String, String)>,
+    Path((tenant, tx, action)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state
         .auth
         .caller(&headers, &state.host)?
         .may_act_for(&tenant)?;
-    Ok(Json(state.host.commit(&tenant, &tx).await?).into_response())
-}
-
-async fn rollback<B: Backend>(
-    State(state): State<AppState<B>>,
-    Path((tenant, tx)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    state
-        .auth
-        .caller(&headers, &state.host)?
-        .may_act_for(&tenant)?;
-    let dropped = state.host.rollback(&tenant, &tx);
-    Ok(Json(serde_json::json!({ "dropped": dropped })).into_response())
+    match action.as_str() {
+        "commit" => Ok(Json(state.host.commit(&tenant, &tx).await?).into_response()),
+        "rollback" => {
+            let dropped = state.host.rollback(&tenant, &tx);
+            Ok(Json(serde_json::json!({ "dropped": dropped })).into_response())
+        }
+        other => Err(ApiError::not_found(format!(
+            "`{other}`: a transaction is closed by `commit` or `rollback`"
+        ))),
+    }
 }
 
 #[derive(Deserialize)]
