@@ -11,6 +11,7 @@ mod output;
 mod report;
 mod rules;
 mod serve;
+mod telemetry;
 mod test_cmd;
 
 use std::process::ExitCode;
@@ -65,13 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TAGBUST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let _telemetry = telemetry::init();
     match run(args) {
         Ok(code) => code,
         Err(e) => {
