@@ -28,6 +28,11 @@ impl Daemon {
         Daemon::try_start_with(args, env).unwrap_or_else(|e| panic!("tagbust serve {args:?}: {e}"))
     }
 
+    /// [`Daemon::try_start`] with extra environment variables.
+    pub fn try_start_with_env(args: &[&str], env: &[(&str, &str)]) -> Result<Daemon, String> {
+        Daemon::try_start_with(args, env)
+    }
+
     fn try_start_with(args: &[&str], env: &[(&str, &str)]) -> Result<Daemon, String> {
         let mut child = Command::new(crate::tagbust_bin())
             .arg("serve")

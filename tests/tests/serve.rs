@@ -374,3 +374,37 @@ fn sigterm_flushes_the_batch_window_into_redis_before_exiting() {
         .expect("exists");
     assert!(!exists, "flushed at shutdown, not lost with the process");
 }
+
+#[test]
+fn the_admin_token_may_come_from_the_environment_and_backpressure_is_a_429() {
+    let args = [
+        "--rules",
+        components::ECHO,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-pending-ops",
+        "1",
+        "--batch-window-ms",
+        "5000",
+    ];
+    let d = Daemon::start_with(&args, &[("TAGBUST_ADMIN_TOKEN", ADMIN)]);
+    assert_eq!(d.get("/v1/stats", None).status, 401);
+    assert_eq!(d.get("/v1/stats", Some(ADMIN)).status, 200);
+    // One batched operation fills the queue (--max-pending-ops 1): the next is pushed back.
+    let r = d.post("/v1/events", Some(ADMIN), &event("a", "tag=x@batched"));
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = d.post("/v1/events", Some(ADMIN), &event("a", "tag=y@batched"));
+    assert_eq!(
+        (r.status, r.header("retry-after")),
+        (429, Some("1")),
+        "{r:?}"
+    );
+    assert_eq!(r.json()["error"], "backpressure");
+    let err = Daemon::try_start_with_env(&args, &[("TAGBUST_ADMIN_TOKEN", "short")])
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("TAGBUST_ADMIN_TOKEN: the admin token must be at least 16"),
+        "{err}"
+    );
+}

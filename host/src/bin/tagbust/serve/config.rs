@@ -37,6 +37,15 @@ pub struct ServeArgs {
     /// Redis URL (`redis://HOST:PORT/DB`), or the Cluster's node URLs, comma-separated.
     #[arg(long, env = "TAGBUST_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Prefix of every backend key. Default `tb`.
+    #[arg(long, env = "TAGBUST_BACKEND_PREFIX")]
+    pub backend_prefix: Option<String>,
+    /// Pending operations past which submissions are refused (backpressure). Default 100,000.
+    #[arg(long, env = "TAGBUST_MAX_PENDING_OPS")]
+    pub max_pending_ops: Option<usize>,
+    /// How long a transaction may stay open before it is applied anyway, in ms. Default 30,000.
+    #[arg(long, env = "TAGBUST_TRANSACTION_TIMEOUT_MS")]
+    pub transaction_timeout_ms: Option<u64>,
     /// Largest request body, in bytes. Default 64 MiB.
     #[arg(long, env = "TAGBUST_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -176,16 +185,24 @@ impl Config {
         if !rules.is_empty() && manifests.is_some() {
             bail!("`rules` and `manifests` are exclusive: manifests name each tenant's rules");
         }
-        let admin_token = match args.admin_token_file.or(file.admin_token_file) {
-            Some(path) => Some(read_token(&path)?),
-            None => None,
+        // The admin token itself may come from the environment (a secret store injects it),
+        // else from a file; never from a flag, where `ps` would show it.
+        let admin_token = match std::env::var("TAGBUST_ADMIN_TOKEN") {
+            Ok(token) => Some(check_token(token.trim().to_owned(), "TAGBUST_ADMIN_TOKEN")?),
+            Err(_) => match args.admin_token_file.or(file.admin_token_file) {
+                Some(path) => Some(read_token(&path)?),
+                None => None,
+            },
         };
         let kind = args
             .backend
             .or(file.backend.kind)
             .unwrap_or_else(|| "memory".to_owned());
         let url = args.redis_url.or(file.backend.url);
-        let prefix = file.backend.prefix.unwrap_or_else(|| "tb".to_owned());
+        let prefix = args
+            .backend_prefix
+            .or(file.backend.prefix)
+            .unwrap_or_else(|| "tb".to_owned());
         let backend = match (kind.as_str(), url) {
             ("memory", None) => BackendKind::Memory,
             ("memory", Some(_)) => bail!("`backend.url` is set but `backend.kind` is memory"),
@@ -263,8 +280,11 @@ impl Config {
             per_tenant_metrics: args.per_tenant_metrics || file.per_tenant_metrics,
             backend,
             batch_window: Duration::from_millis(window),
-            max_pending_ops: file.host.max_pending_ops,
-            transaction_timeout: file.host.transaction_timeout_ms.map(Duration::from_millis),
+            max_pending_ops: args.max_pending_ops.or(file.host.max_pending_ops),
+            transaction_timeout: args
+                .transaction_timeout_ms
+                .or(file.host.transaction_timeout_ms)
+                .map(Duration::from_millis),
             streams,
             record: args.record.map(|path| {
                 (
@@ -289,12 +309,15 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 fn read_token(path: &Path) -> anyhow::Result<String> {
     let token = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read the admin token", path.display()))?;
-    let token = token.trim().to_owned();
+    check_token(
+        token.trim().to_owned(),
+        &format!("{}: `admin_token_file`", path.display()),
+    )
+}
+
+fn check_token(token: String, source: &str) -> anyhow::Result<String> {
     if token.len() < 16 {
-        bail!(
-            "{}: `admin_token_file`: the token must be at least 16 characters",
-            path.display()
-        );
+        bail!("{source}: the admin token must be at least 16 characters");
     }
     Ok(token)
 }
