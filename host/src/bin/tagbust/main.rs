@@ -42,7 +42,7 @@ enum Command {
     /// sha256) and whether this host would accept it: exit 0 if so, 1 with the reason if not.
     Inspect(inspect::InspectArgs),
     /// Run the host as a service: HTTP intake, per-tenant tokens, metrics, hot reload.
-    Serve(serve::config::ServeArgs),
+    Serve(Box<serve::config::ServeArgs>),
     /// Run fixture cases (TOML or JSON: events, the tenant's setup, expected targets or
     /// failures) through the host and report each; exit 1 if any case fails, 2 if a fixture
     /// cannot be read.
@@ -60,7 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, cache),
         Command::Test(args) => test_cmd::run(args, cache),
         Command::Diff(args) => diff::run(args, cache),
-        Command::Serve(args) => serve::run(args, cache),
+        Command::Serve(args) => serve::run(*args, cache),
     }
 }
 
