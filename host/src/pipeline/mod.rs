@@ -162,10 +162,16 @@ impl<B: Backend> Tagbust<B> {
 
     /// The tenant an API token acts for (by the sha256 its manifest names), if any.
     pub fn tenant_for_token(&self, token: &[u8]) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let presented: [u8; 32] = Sha256::digest(token).into();
         let tenants = self.tenants();
         tenants
             .ids()
-            .find(|id| tenants.get_own(id).is_some_and(|t| t.accepts_token(token)))
+            .find(|id| {
+                tenants
+                    .get_own(id)
+                    .is_some_and(|t| t.accepts_token_sha256(&presented))
+            })
             .map(str::to_owned)
     }
 
