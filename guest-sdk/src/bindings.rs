@@ -10,7 +10,7 @@
 )]
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "../wit/0.2",
     world: "rule-component",
     pub_export_macro: true,
     export_macro_name: "__export_rule_component",
@@ -18,9 +18,7 @@ wit_bindgen::generate!({
     runtime_path: "::tagbust_guest::__private::wit_bindgen::rt",
 });
 
-use crate::{
-    Decision, FieldChange, Level, Operation, RuleError, RuleInfo, Strategy, TargetKind, WriteEvent,
-};
+use crate::{Level, Operation, RuleInfo, Strategy};
 use tagbust::rules::{config, log, types as wit};
 
 pub(crate) fn host_config_get(key: &str) -> Option<String> {
@@ -46,19 +44,6 @@ pub(crate) fn host_log(level: Level, message: &str, fields: &[(&str, &str)]) {
     log::write(level, message, &fields);
 }
 
-fn operation_from_wit(op: wit::Operation) -> Operation {
-    match op {
-        wit::Operation::Create => Operation::Create,
-        wit::Operation::Update => Operation::Update,
-        wit::Operation::Delete => Operation::Delete,
-        wit::Operation::Upsert => Operation::Upsert,
-        wit::Operation::BulkCreate => Operation::BulkCreate,
-        wit::Operation::BulkUpdate => Operation::BulkUpdate,
-        wit::Operation::BulkDelete => Operation::BulkDelete,
-        wit::Operation::BulkUpsert => Operation::BulkUpsert,
-    }
-}
-
 fn operation_to_wit(op: Operation) -> wit::Operation {
     match op {
         Operation::Create => wit::Operation::Create,
@@ -80,28 +65,6 @@ fn strategy_to_wit(strategy: Strategy) -> wit::Strategy {
     }
 }
 
-/// Moves a lifted event into the SDK's type (no string is copied).
-pub(crate) fn event_from_wit(e: wit::WriteEvent) -> WriteEvent {
-    WriteEvent {
-        tenant: e.tenant,
-        resource: e.resource,
-        operation: operation_from_wit(e.operation),
-        ids: e.ids,
-        changes: e
-            .changes
-            .into_iter()
-            .map(|c| FieldChange {
-                field: c.field,
-                old: c.old,
-                new: c.new,
-            })
-            .collect(),
-        context: e.context,
-        transaction: e.transaction,
-        timestamp_ms: e.timestamp_ms,
-    }
-}
-
 pub(crate) fn info_to_wit(info: RuleInfo) -> wit::RuleInfo {
     wit::RuleInfo {
         name: info.name,
@@ -111,30 +74,5 @@ pub(crate) fn info_to_wit(info: RuleInfo) -> wit::RuleInfo {
         operations: info.operations.into_iter().map(operation_to_wit).collect(),
         default_strategy: strategy_to_wit(info.default_strategy),
         description: info.description,
-    }
-}
-
-pub(crate) fn decision_to_wit(decision: Decision, default: Strategy) -> Vec<wit::Target> {
-    decision
-        .into_targets()
-        .into_iter()
-        .map(|t| wit::Target {
-            kind: match t.kind {
-                TargetKind::Tag => wit::TargetKind::Tag,
-                TargetKind::Key => wit::TargetKind::Key,
-                TargetKind::Pattern => wit::TargetKind::Pattern,
-            },
-            value: t.value,
-            strategy: strategy_to_wit(t.strategy.unwrap_or(default)),
-            cascade: t.cascade,
-        })
-        .collect()
-}
-
-pub(crate) fn error_to_wit(error: RuleError) -> wit::RuleError {
-    match error {
-        RuleError::InvalidEvent(m) => wit::RuleError::InvalidEvent(m),
-        RuleError::Config(m) => wit::RuleError::Config(m),
-        RuleError::Other(m) => wit::RuleError::Other(m),
     }
 }

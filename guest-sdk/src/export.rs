@@ -1,14 +1,14 @@
 //! The glue [`export_rule!`](crate::export_rule) expands to: adapts a [`Rule`] to the
 //! generated `Guest` trait. Public only so the macro can name it; not part of the API.
 
-use crate::bindings::{
-    decision_to_wit, error_to_wit, event_from_wit, info_to_wit, tagbust::rules::types as wit,
-};
+use tagbust_types::packed::Writer;
+
+use crate::bindings::{info_to_wit, tagbust::rules::types as wit};
+use crate::packed::{decode_events, refuse, write_error, write_result};
 use crate::{Context, Rule};
 
 pub use crate::bindings::exports::tagbust::rules::rule::Guest;
-pub use wit::WriteEvent as WitWriteEvent;
-pub use wit::{RuleError as WitRuleError, RuleInfo as WitRuleInfo, Target as WitTarget};
+pub use wit::RuleInfo as WitRuleInfo;
 
 /// The SDK and contract versions, stamped into every exported component as the custom section
 /// `tagbust:sdk`, so the host can name the SDK that built a rule and refuse a contract it does
@@ -17,7 +17,7 @@ pub const STAMP_TEXT: &str = concat!(
     "sdk=",
     env!("CARGO_PKG_VERSION"),
     ";contract=",
-    "0.1.0",
+    "0.2.0",
     ";language=rust"
 );
 pub const STAMP_LEN: usize = STAMP_TEXT.len();
@@ -37,24 +37,32 @@ pub fn describe<R: Rule>() -> WitRuleInfo {
     info_to_wit(R::info())
 }
 
-/// `evaluate` for rule `R`: one `init` per batch, then one `evaluate` per event.
-pub fn evaluate<R: Rule>(events: Vec<WitWriteEvent>) -> Vec<Result<Vec<WitTarget>, WitRuleError>> {
+/// Bytes reserved per event for the results buffer up front (a few short targets), so it
+/// rarely grows.
+const RESULT_BYTES_PER_EVENT: usize = 96;
+
+/// `evaluate` for rule `R` over a packed events buffer: one `init` per batch, then one
+/// `evaluate` per event; the answer is the packed results buffer.
+pub fn evaluate<R: Rule>(events: &[u8]) -> Vec<u8> {
+    let events = match decode_events(events) {
+        Ok(events) => events,
+        Err(e) => return refuse(events, &e),
+    };
+    let mut out = Writer::with_capacity(4 + events.len() * RESULT_BYTES_PER_EVENT);
+    out.len(events.len());
     let ctx = &Context::host();
-    let default = R::info().default_strategy;
     let rule = match R::init(ctx) {
         Ok(rule) => rule,
         Err(e) => {
-            let e = error_to_wit(e);
-            return events.iter().map(|_| Err(e.clone())).collect();
+            for _ in &events {
+                write_error(&mut out, &e);
+            }
+            return out.buf;
         }
     };
-    events
-        .into_iter()
-        .map(|e| {
-            let event = event_from_wit(e);
-            rule.evaluate(&event, ctx)
-                .map(|d| decision_to_wit(d, default))
-                .map_err(error_to_wit)
-        })
-        .collect()
+    let default = R::info().default_strategy;
+    for event in &events {
+        write_result(&mut out, &rule.evaluate(event, ctx), default);
+    }
+    out.buf
 }

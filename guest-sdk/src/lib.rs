@@ -43,8 +43,9 @@
 //! - [`template`]: key templates such as `"{run_id}:summary"`.
 //! - `arena` (wasm only, feature `arena`): the bump allocator every batch's fresh instance
 //!   uses.
-//! - `bindings`, `export`: wit-bindgen output and the glue [`export_rule!`] expands to; rule
-//!   authors never touch wit-bindgen.
+//! - `bindings`, `export`, `packed`: wit-bindgen output (contract 0.2), the glue
+//!   [`export_rule!`] expands to, and the packed batch encoding; rule authors never touch
+//!   wit-bindgen or the encoding.
 
 extern crate self as tagbust_guest;
 
@@ -56,6 +57,8 @@ pub mod bindings;
 pub mod decision;
 pub mod event;
 mod export;
+#[doc(hidden)]
+pub mod packed;
 pub mod rule;
 pub mod template;
 
@@ -64,7 +67,7 @@ pub use event::{FieldChange, Operation, WriteEvent};
 pub use rule::{Context, Level, LogRecord, Rule, RuleError, RuleInfo};
 
 /// The version of the `tagbust:rules` WIT contract this SDK builds against.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// The SDK's own version, stamped into every component it exports.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -129,15 +132,8 @@ macro_rules! __export_component {
                     $crate::__private::describe::<$rule>()
                 }
 
-                fn evaluate(
-                    events: ::std::vec::Vec<$crate::__private::WitWriteEvent>,
-                ) -> ::std::vec::Vec<
-                    ::core::result::Result<
-                        ::std::vec::Vec<$crate::__private::WitTarget>,
-                        $crate::__private::WitRuleError,
-                    >,
-                > {
-                    $crate::__private::evaluate::<$rule>(events)
+                fn evaluate(events: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
+                    $crate::__private::evaluate::<$rule>(&events)
                 }
             }
 

@@ -69,7 +69,7 @@ fn wrong_contract_exits_non_zero_naming_file_and_version() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("wrong_contract.wasm"), "{err}");
-    assert!(err.contains("tagbust:rules@0.2.0"), "{err}");
+    assert!(err.contains("tagbust:rules@0.9.0"), "{err}");
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn inspect_reports_an_accepted_rule() {
     assert_eq!(json["sha256"], rule.sha256_hex());
     assert_eq!(json["size"], std::fs::metadata(path).expect("stat").len());
     assert_eq!(json["sdk"]["sdk"], "0.1.0");
-    assert_eq!(json["contract"], "0.1.0");
+    assert_eq!(json["contract"], "0.2.0");
     assert_eq!(json["info"]["name"], "published-feeds");
     assert_eq!(json["info"]["resources"][0], "posts");
     let imports: Vec<&str> = json["imports"]
@@ -300,9 +300,9 @@ fn refused(path: &std::path::Path, reason: &str) -> serde_json::Value {
 fn inspect_refuses_what_the_host_would_refuse() {
     let json = refused(
         std::path::Path::new(components::WRONG_CONTRACT),
-        "tagbust:rules@0.2.0",
+        "tagbust:rules@0.9.0",
     );
-    assert_eq!(json["contract"], "0.2.0");
+    assert_eq!(json["contract"], "0.9.0");
     refused(
         std::path::Path::new(components::MISSING_EXPORT),
         "does not export",

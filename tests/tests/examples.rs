@@ -48,7 +48,7 @@ fn published_feeds_is_conditional() {
     let rule = load(components::PUBLISHED_FEEDS);
     assert_eq!(rule.info().name, "published-feeds");
     assert_eq!(rule.info().resources, vec!["posts"]);
-    assert_eq!(rule.stamp().map(|s| s.contract.as_str()), Some("0.1.0"));
+    assert_eq!(rule.stamp().map(|s| s.contract.as_str()), Some("0.2.0"));
     let set = RuleSet::new(vec![BoundRule::new(rule)]);
 
     let mut publish = event("acme", "posts", Operation::Update);

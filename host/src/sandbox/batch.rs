@@ -1,19 +1,22 @@
-//! A batch: events of one tenant, converted once to their WIT form and shared by every rule
-//! that evaluates them.
+//! A batch: events of one tenant, converted at most once to each contract version's form
+//! (0.1's WIT values, 0.2's packed buffer) and shared by every rule that evaluates them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::model::event::{Operation, WriteEvent};
 use crate::sandbox::bindings::wit;
-use crate::sandbox::wit::{event_into_wit, event_to_wit};
+use crate::sandbox::v0_2::encode_events;
+use crate::sandbox::wit::event_to_wit;
 
 /// Events of one tenant, ready to hand to rules.
 #[derive(Clone)]
 pub struct Batch {
     tenant: Arc<str>,
-    events: Vec<wit::WriteEvent>,
-    /// Resource and operation of each event, for routing without touching the WIT values.
-    keys: Vec<(String, Operation)>,
+    events: Vec<WriteEvent>,
+    /// Contract 0.1's form, built when a 0.1 rule first needs it.
+    wit: OnceLock<Vec<wit::WriteEvent>>,
+    /// Contract 0.2's packed form, built when a 0.2 rule first needs it.
+    packed: OnceLock<Vec<u8>>,
 }
 
 /// The events given to [`Batch::new`] belong to more than one tenant.
@@ -31,11 +34,7 @@ impl Batch {
         tenant: &str,
         events: impl IntoIterator<Item = &'a WriteEvent>,
     ) -> Result<Batch, MixedTenants> {
-        let mut batch = Batch {
-            tenant: Arc::from(tenant),
-            events: Vec::new(),
-            keys: Vec::new(),
-        };
+        let mut owned = Vec::new();
         for (index, event) in events.into_iter().enumerate() {
             if event.tenant != tenant {
                 return Err(MixedTenants {
@@ -44,25 +43,20 @@ impl Batch {
                     found: event.tenant.clone(),
                 });
             }
-            batch.events.push(event_to_wit(event));
-            batch.keys.push((event.resource.clone(), event.operation));
+            owned.push(event.clone());
         }
-        Ok(batch)
+        Ok(Batch::from_owned(tenant, owned))
     }
 
-    /// Builds a batch of `tenant`'s events, moving their strings instead of copying them.
+    /// Builds a batch of `tenant`'s events, taking them over instead of copying them.
     /// The caller guarantees every event is `tenant`'s (as [`crate::RuleSet`] does).
     pub(crate) fn from_owned(tenant: &str, events: Vec<WriteEvent>) -> Batch {
-        let mut batch = Batch {
+        Batch {
             tenant: Arc::from(tenant),
-            events: Vec::with_capacity(events.len()),
-            keys: Vec::with_capacity(events.len()),
-        };
-        for event in events {
-            batch.keys.push((event.resource.clone(), event.operation));
-            batch.events.push(event_into_wit(event));
+            events,
+            wit: OnceLock::new(),
+            packed: OnceLock::new(),
         }
-        batch
     }
 
     pub fn tenant(&self) -> &str {
@@ -79,24 +73,30 @@ impl Batch {
 
     /// Resource and operation of event `i`.
     pub fn key(&self, i: usize) -> (&str, Operation) {
-        let (r, op) = &self.keys[i];
-        (r.as_str(), *op)
+        let e = &self.events[i];
+        (e.resource.as_str(), e.operation)
     }
 
     pub(crate) fn tenant_arc(&self) -> Arc<str> {
         self.tenant.clone()
     }
 
+    /// The events as contract 0.1's WIT values.
     pub(crate) fn wit_events(&self) -> &[wit::WriteEvent] {
-        &self.events
+        self.wit
+            .get_or_init(|| self.events.iter().map(event_to_wit).collect())
+    }
+
+    /// The events as contract 0.2's packed buffer.
+    pub(crate) fn packed(&self) -> &[u8] {
+        self.packed.get_or_init(|| encode_events(self.events.iter()))
     }
 
     /// The events at `indices`, as a batch of their own (for rules that match only some).
     pub fn subset(&self, indices: &[usize]) -> Batch {
-        Batch {
-            tenant: self.tenant.clone(),
-            events: indices.iter().map(|&i| self.events[i].clone()).collect(),
-            keys: indices.iter().map(|&i| self.keys[i].clone()).collect(),
-        }
+        Batch::from_owned(
+            &self.tenant,
+            indices.iter().map(|&i| self.events[i].clone()).collect(),
+        )
     }
 }

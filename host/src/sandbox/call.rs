@@ -15,7 +15,6 @@ use crate::sandbox::imports::{GuestLog, RuleConfig};
 use crate::sandbox::limits::Limits;
 use crate::sandbox::rule::Rule;
 use crate::sandbox::store::new_store;
-use crate::sandbox::wit::decision_from_wit;
 
 /// What one rule said about one batch.
 #[derive(Debug, Clone)]
@@ -93,26 +92,9 @@ impl Rule {
             limits,
         );
         store.set_epoch_deadline(limits.deadline_ticks());
-        let result = inner.pre.instantiate(&mut store).and_then(|instance| {
-            instance
-                .tagbust_rules_rule()
-                .call_evaluate(&mut store, batch.wit_events())
-        });
-        let outcomes = match result {
-            Ok(decisions) if decisions.len() == batch.len() => decisions
-                .into_iter()
-                .map(|d| decision_from_wit(d, limits.max_targets, limits.max_target_bytes))
-                .collect(),
-            Ok(decisions) => {
-                let failure = RuleFailure::InvalidOutput {
-                    detail: format!(
-                        "returned {} decisions for {} events",
-                        decisions.len(),
-                        batch.len()
-                    ),
-                };
-                vec![Err(failure); batch.len()]
-            }
+        let outcomes = match inner.pre.evaluate(&mut store, batch, limits) {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(failure)) => vec![Err(failure); batch.len()],
             Err(e) => {
                 let failure = classify(&store, e, limits);
                 tracing::warn!(
@@ -165,7 +147,7 @@ impl Rule {
         );
         store.set_epoch_deadline(limits.deadline_ticks());
         match inner.pre.instantiate(&mut store) {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             Err(e) => Err(classify(&store, e, limits)),
         }
     }

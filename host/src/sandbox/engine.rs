@@ -14,7 +14,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::sandbox::artifacts::{self, ArtifactCache, ArtifactCounts};
-use crate::sandbox::bindings::RuleComponent;
+use crate::sandbox::bindings::{v0_1, v0_2};
 use crate::sandbox::error::{EngineError, LoadError};
 use crate::sandbox::limits::{EPOCH_TICK, EngineOptions};
 use crate::sandbox::store::StoreState;
@@ -56,7 +56,10 @@ impl Engine {
         };
         let mut linker = Linker::new(&wasm);
         super::wasi::link(&mut linker).map_err(|e| EngineError::Link(e.to_string()))?;
-        RuleComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        // Both contracts' imports: a component links only the versions it imports.
+        v0_1::RuleComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| EngineError::Link(e.to_string()))?;
+        v0_2::RuleComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| EngineError::Link(e.to_string()))?;
         let artifacts = match &options.artifact_dir {
             Some(dir) => Some(ArtifactCache::open(dir, &wasm)?),

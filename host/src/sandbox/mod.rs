@@ -8,7 +8,9 @@
 //! - [`limits`]: every sandbox limit and cap, with its default and reason.
 //! - [`engine`]: the process-wide engine, epoch ticker, linker, compile cache.
 //! - [`artifacts`]: precompiled components on disk, only ever loaded when this host wrote them.
-//! - `bindings`: the generated contract (`bindgen!` and nothing else).
+//! - `bindings`: the generated contracts, one `bindgen!` per version (0.1, 0.2).
+//! - `versions`: a linked rule of either version; [`wit`] adapts 0.1's typed values,
+//!   [`v0_2`] contract 0.2's packed batch encoding.
 //! - [`imports`]: the host side of each imported interface, one file each.
 //! - [`store`]: a fresh `Store` per call, with WASI denying everything; `wasi`: WASI linked
 //!   with every waiting function bounded by the call's deadline.
@@ -33,6 +35,8 @@ pub mod inspect;
 pub mod limits;
 pub mod rule;
 mod store;
+pub mod v0_2;
+mod versions;
 mod wasi;
 pub(crate) mod wit;
 

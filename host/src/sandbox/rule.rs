@@ -4,12 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::model::RuleInfo;
-use crate::sandbox::bindings::{RuleComponentPre, wit};
 use crate::sandbox::engine::Engine;
 use crate::sandbox::error::LoadError;
 use crate::sandbox::header::{self, SdkStamp};
 use crate::sandbox::imports::RuleConfig;
-use crate::sandbox::store::{StoreState, new_store};
+use crate::sandbox::store::new_store;
+use crate::sandbox::versions::RulePre;
 use crate::sandbox::wit::{info_from_wit, validate_info};
 
 /// A rule component ready to evaluate. Cheap to clone; share it between tenants.
@@ -20,7 +20,7 @@ pub struct Rule {
 
 pub(crate) struct RuleInner {
     pub engine: Engine,
-    pub pre: RuleComponentPre<StoreState>,
+    pub pre: RulePre,
     pub info: RuleInfo,
     /// `info.name` and `info.version`, shared by every outcome and plan entry.
     pub name: Arc<str>,
@@ -85,7 +85,7 @@ impl Engine {
                     file: file.to_owned(),
                     detail: format!("{e:#}"),
                 })?;
-        let pre = RuleComponentPre::new(instance_pre).map_err(|e| LoadError::MissingExport {
+        let pre = RulePre::new(instance_pre, &contract).map_err(|e| LoadError::MissingExport {
             file: file.to_owned(),
             detail: format!("{e:#}"),
         })?;
@@ -109,7 +109,7 @@ impl Engine {
     fn describe(
         &self,
         file: &str,
-        pre: &RuleComponentPre<StoreState>,
+        pre: &RulePre,
     ) -> Result<RuleInfo, LoadError> {
         let limits = &self.options().default_limits;
         let mut store = new_store(
@@ -122,11 +122,9 @@ impl Engine {
         );
         store.set_epoch_deadline(limits.deadline_ticks());
         // A guest panicking in `describe` writes to stderr, which may block on tokio.
-        let result: wasmtime::Result<wit::RuleInfo> =
-            crate::sandbox::blocking::where_blocking_is_allowed(|| {
-                let instance = pre.instantiate(&mut store)?;
-                instance.tagbust_rules_rule().call_describe(&mut store)
-            });
+        let result = crate::sandbox::blocking::where_blocking_is_allowed(|| {
+            pre.describe(&mut store)
+        });
         let raw = result.map_err(|e| LoadError::Describe {
             file: file.to_owned(),
             failure: crate::sandbox::classify::classify(&store, e, limits),
@@ -168,7 +166,7 @@ impl Rule {
         self.inner.stamp.as_ref()
     }
 
-    /// The contract version of the rule interface it exports (`0.1.0`).
+    /// The contract version of the rule interface it exports (`0.1.0`, `0.2.0`).
     pub fn contract(&self) -> &str {
         &self.inner.contract
     }

@@ -71,28 +71,6 @@ pub(crate) fn event_to_wit(e: &WriteEvent) -> wit::WriteEvent {
     }
 }
 
-/// Like [`event_to_wit`], moving the strings.
-pub(crate) fn event_into_wit(e: WriteEvent) -> wit::WriteEvent {
-    wit::WriteEvent {
-        tenant: e.tenant,
-        resource: e.resource,
-        operation: operation_to_wit(e.operation),
-        ids: e.ids,
-        changes: e
-            .changes
-            .into_iter()
-            .map(|c| wit::FieldChange {
-                field: c.field,
-                old: c.old,
-                new: c.new,
-            })
-            .collect(),
-        context: e.context.into_iter().collect(),
-        transaction: e.transaction,
-        timestamp_ms: e.timestamp_ms,
-    }
-}
-
 /// Checks a guest's `describe()` answer before the host trusts it.
 pub(crate) fn validate_info(info: &wit::RuleInfo) -> Result<(), String> {
     let name_ok = |s: &str| {

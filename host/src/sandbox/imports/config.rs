@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::sandbox::bindings::tagbust::rules::config::Host;
+use crate::sandbox::bindings::v0_1::tagbust::rules::config::Host;
 use crate::sandbox::store::StoreState;
 
 /// One tenant's configuration of one rule: string keys to string values (structured values

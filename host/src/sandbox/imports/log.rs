@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::model::text::truncate_owned;
-use crate::sandbox::bindings::tagbust::rules::log::{Host, Level};
+use crate::sandbox::bindings::v0_1::tagbust::rules::log::{Host, Level};
 use crate::sandbox::limits::{MAX_LOG_FIELDS, MAX_LOG_TEXT};
 use crate::sandbox::store::StoreState;
 
@@ -73,4 +73,4 @@ impl Host for StoreState {
     }
 }
 
-impl crate::sandbox::bindings::tagbust::rules::types::Host for StoreState {}
+impl crate::sandbox::bindings::v0_1::tagbust::rules::types::Host for StoreState {}

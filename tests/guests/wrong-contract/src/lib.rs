@@ -1,9 +1,9 @@
 //! Test guest: exports the rule interface of a contract version the host does not speak
-//! (`tagbust:rules@0.2.0`). Loading it must fail with a message naming that version.
+//! (`tagbust:rules@0.9.0`). Loading it must fail with a message naming that version.
 
 wit_bindgen::generate!({
     inline: "
-        package tagbust:rules@0.2.0;
+        package tagbust:rules@0.9.0;
         interface rule {
             describe: func() -> string;
         }
