@@ -4,8 +4,8 @@
 use tagbust_types::packed::Writer;
 
 use crate::bindings::{info_to_wit, tagbust::rules::types as wit};
-use crate::packed::{decode_events, refuse, write_error, write_result};
-use crate::{Context, Rule};
+use crate::packed::{decode_events, refuse, result_len, write_result};
+use crate::{Context, Decision, Rule, RuleError};
 
 pub use crate::bindings::exports::tagbust::rules::rule::Guest;
 pub use wit::RuleInfo as WitRuleInfo;
@@ -37,32 +37,26 @@ pub fn describe<R: Rule>() -> WitRuleInfo {
     info_to_wit(R::info())
 }
 
-/// Bytes reserved per event for the results buffer up front (a few short targets), so it
-/// rarely grows.
-const RESULT_BYTES_PER_EVENT: usize = 96;
-
 /// `evaluate` for rule `R` over a packed events buffer: one `init` per batch, then one
-/// `evaluate` per event; the answer is the packed results buffer.
+/// `evaluate` per event; the answer is the packed results buffer, sized exactly before it is
+/// written (no growth copies: a large answer needs its own size once more, not twice).
 pub fn evaluate<R: Rule>(events: &[u8]) -> Vec<u8> {
     let events = match decode_events(events) {
         Ok(events) => events,
         Err(e) => return refuse(events, &e),
     };
-    let mut out = Writer::with_capacity(4 + events.len() * RESULT_BYTES_PER_EVENT);
-    out.len(events.len());
     let ctx = &Context::host();
-    let rule = match R::init(ctx) {
-        Ok(rule) => rule,
-        Err(e) => {
-            for _ in &events {
-                write_error(&mut out, &e);
-            }
-            return out.buf;
-        }
+    let results: Vec<Result<Decision, RuleError>> = match R::init(ctx) {
+        Ok(rule) => events.iter().map(|e| rule.evaluate(e, ctx)).collect(),
+        Err(e) => events.iter().map(|_| Err(e.clone())).collect(),
     };
+    drop(events);
+    let size = 4 + results.iter().map(result_len).sum::<usize>();
+    let mut out = Writer::with_capacity(size);
+    out.len(results.len());
     let default = R::info().default_strategy;
-    for event in &events {
-        write_result(&mut out, &rule.evaluate(event, ctx), default);
+    for result in &results {
+        write_result(&mut out, result, default);
     }
     out.buf
 }

@@ -73,6 +73,16 @@ pub fn write_result(out: &mut Writer, result: &Result<Decision, RuleError>, defa
     }
 }
 
+/// The bytes [`write_result`] writes for `result`.
+pub fn result_len(result: &Result<Decision, RuleError>) -> usize {
+    match result {
+        Ok(d) => 1 + 4 + d.targets().iter().map(|t| 3 + 4 + t.value.len()).sum::<usize>(),
+        Err(RuleError::InvalidEvent(m) | RuleError::Config(m) | RuleError::Other(m)) => {
+            1 + 1 + 4 + m.len()
+        }
+    }
+}
+
 /// Writes one rule error.
 pub fn write_error(out: &mut Writer, error: &RuleError) {
     let (kind, message) = match error {

@@ -17,7 +17,7 @@ use tagbust::{
     Batch, BoundRule, FieldChange, Limits, Operation, RuleConfig, RuleFailure, RuleSet,
     Strategy as Timing, Target, TargetKind, WriteEvent,
 };
-use tagbust_guest::packed::{decode_events, write_result};
+use tagbust_guest::packed::{decode_events, result_len, write_result};
 use tagbust_tests::{components, emit, load};
 use tagbust_types::packed::Writer;
 
@@ -199,7 +199,11 @@ fn results_of(targets: &[Vec<(u8, u8, bool, String)>]) -> (Vec<u8>, Vec<Vec<Targ
             })
             .collect();
         assert_eq!(merged.len(), mine.len());
-        write_result(&mut w, &Ok(decision), Timing::Immediate);
+        let result = Ok(decision);
+        let before = w.buf.len();
+        write_result(&mut w, &result, Timing::Immediate);
+        // The SDK sizes its buffer with `result_len` before writing: it must be exact.
+        assert_eq!(w.buf.len() - before, result_len(&result));
         expected.push(merged);
     }
     (w.buf, expected)

@@ -232,10 +232,17 @@ fn giant_strings_are_refused_or_cut_in_both_directions() {
     let evaluation = tenants.evaluate(&[with_ids("evil", "huge-log", &["1"])]);
     let logs = &evaluation.runs[0].logs;
     assert!(logs[0].message.len() <= 1024 + '…'.len_utf8(), "cut");
-    // A 20 MiB tag is refused while it is lifted, before the host allocates it.
+    // A 20 MiB tag is refused while it is lifted, before the host allocates it. Packed
+    // (contract 0.2), the guest holds the tag and its results buffer at once: give it the
+    // memory for both, so the transfer cap is what stops it.
+    let roomy = Limits {
+        memory_bytes: 64 << 20,
+        ..Limits::default()
+    };
+    let roomy = self::tenants(&load(components::MISBEHAVE), roomy);
     let hostile = with_ids("evil", "huge-tag", &["1"]);
     contained(
-        &tenants,
+        &roomy,
         "misbehave",
         hostile,
         "transfer_too_large",
