@@ -50,7 +50,7 @@ pub fn evaluate<R: Rule>(events: &[u8]) -> Vec<u8> {
         Ok(rule) => events.iter().map(|e| rule.evaluate(e, ctx)).collect(),
         Err(e) => events.iter().map(|_| Err(e.clone())).collect(),
     };
-    drop(events);
+    release(events);
     let size = 4 + results.iter().map(result_len).sum::<usize>();
     let mut out = Writer::with_capacity(size);
     out.len(results.len());
@@ -58,5 +58,17 @@ pub fn evaluate<R: Rule>(events: &[u8]) -> Vec<u8> {
     for result in &results {
         write_result(&mut out, result, default);
     }
+    release(results);
     out.buf
+}
+
+/// Drops what a batch no longer needs. With the arena, whose memory is never reused within a
+/// batch and dies with the instance, freeing thousands of small strings one by one is pure
+/// cost, so they are left in place.
+fn release<T>(value: T) {
+    if cfg!(all(target_arch = "wasm32", feature = "arena")) {
+        std::mem::forget(value);
+    } else {
+        drop(value);
+    }
 }

@@ -50,29 +50,35 @@ impl Writer {
         }
     }
 
+    #[inline]
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
 
     /// A count or length. Lengths past `u32::MAX` cannot cross the boundary (the guest's
     /// memory is 32-bit), so they saturate and the reader refuses them as truncated.
+    #[inline]
     pub fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).unwrap_or(u32::MAX));
     }
 
+    #[inline]
     pub fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    #[inline]
     pub fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    #[inline]
     pub fn str(&mut self, s: &str) {
         self.len(s.len());
         self.buf.extend_from_slice(s.as_bytes());
     }
 
+    #[inline]
     pub fn opt_str(&mut self, s: Option<&str>) {
         match s {
             None => self.u8(0),
@@ -135,6 +141,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], PackError> {
         match self.buf.get(self.pos..).and_then(|rest| rest.get(..n)) {
             Some(bytes) => {
@@ -145,15 +152,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub fn u8(&mut self, what: &'static str) -> Result<u8, PackError> {
         Ok(self.take(1, what)?[0])
     }
 
+    #[inline]
     pub fn u32(&mut self, what: &'static str) -> Result<u32, PackError> {
         let b = self.take(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    #[inline]
     pub fn u64(&mut self, what: &'static str) -> Result<u64, PackError> {
         let b = self.take(8, what)?;
         let mut a = [0u8; 8];
@@ -163,6 +173,7 @@ impl<'a> Reader<'a> {
 
     /// A list count whose items take at least `min_item` bytes each: refused when the bytes
     /// left cannot hold that many, so a hostile count never reserves memory.
+    #[inline]
     pub fn count(&mut self, min_item: usize, what: &'static str) -> Result<usize, PackError> {
         let at = self.pos;
         let n = self.u32(what)? as usize;
@@ -172,6 +183,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    #[inline]
     pub fn bool(&mut self, what: &'static str) -> Result<bool, PackError> {
         match self.u8(what)? {
             0 => Ok(false),
@@ -183,16 +195,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub fn str(&mut self, what: &'static str) -> Result<&'a str, PackError> {
         let n = self.u32(what)? as usize;
         let at = self.pos;
         let bytes = self.take(n, what)?;
+        // Most strings are short ASCII (ids, names): a plain loop beats the general
+        // validator's setup for them.
+        if bytes.len() <= 32 && bytes.iter().all(u8::is_ascii) {
+            // SAFETY: every byte was just checked to be ASCII, which is valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
         std::str::from_utf8(bytes).map_err(|_| PackError {
             offset: at,
             what: "UTF-8 text",
         })
     }
 
+    #[inline]
     pub fn opt_str(&mut self, what: &'static str) -> Result<Option<&'a str>, PackError> {
         match self.bool(what)? {
             false => Ok(None),
@@ -200,6 +220,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub fn operation(&mut self) -> Result<Operation, PackError> {
         let v = self.u8("an operation")?;
         Operation::ALL
@@ -208,6 +229,7 @@ impl<'a> Reader<'a> {
             .map_or_else(|| self.back("an operation (0-7)"), Ok)
     }
 
+    #[inline]
     pub fn target_kind(&mut self) -> Result<TargetKind, PackError> {
         match self.u8("a target kind")? {
             0 => Ok(TargetKind::Tag),
@@ -217,6 +239,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub fn strategy(&mut self) -> Result<Strategy, PackError> {
         match self.u8("a strategy")? {
             0 => Ok(Strategy::Immediate),
@@ -244,6 +267,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One result's tag: `Ok(true)` for targets, `Ok(false)` for an error.
+    #[inline]
     pub fn result_tag(&mut self) -> Result<bool, PackError> {
         match self.u8("a result tag")? {
             0 => Ok(true),
@@ -253,6 +277,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One target of a results buffer.
+    #[inline]
     pub fn target(&mut self) -> Result<PackedTarget<'a>, PackError> {
         Ok(PackedTarget {
             kind: self.target_kind()?,
