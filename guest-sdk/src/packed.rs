@@ -6,9 +6,7 @@
 //! Public (hidden) so the tests can fuzz it natively: a malformed buffer from the host is a
 //! [`PackError`], never a panic.
 
-use tagbust_types::packed::{
-    ErrorKind, MIN_EVENT_BYTES, PackError, PackedTarget, Reader, Writer,
-};
+use tagbust_types::packed::{ErrorKind, MIN_EVENT_BYTES, PackError, PackedTarget, Reader, Writer};
 
 use crate::{Decision, FieldChange, RuleError, Strategy, WriteEvent};
 
@@ -76,7 +74,13 @@ pub fn write_result(out: &mut Writer, result: &Result<Decision, RuleError>, defa
 /// The bytes [`write_result`] writes for `result`.
 pub fn result_len(result: &Result<Decision, RuleError>) -> usize {
     match result {
-        Ok(d) => 1 + 4 + d.targets().iter().map(|t| 3 + 4 + t.value.len()).sum::<usize>(),
+        Ok(d) => {
+            1 + 4
+                + d.targets()
+                    .iter()
+                    .map(|t| 3 + 4 + t.value.len())
+                    .sum::<usize>()
+        }
         Err(RuleError::InvalidEvent(m) | RuleError::Config(m) | RuleError::Other(m)) => {
             1 + 1 + 4 + m.len()
         }

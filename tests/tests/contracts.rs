@@ -51,7 +51,10 @@ fn both_versions_load_and_agree() {
     assert_eq!(v02.stamp().map(|s| s.contract.as_str()), Some("0.2.0"));
     assert!(v01.stamp().is_none(), "built without the SDK");
 
-    let mut bulk = emit("acme", "key=post:{id}@batched tag=feed+cascade pattern=u:*@lazy");
+    let mut bulk = emit(
+        "acme",
+        "key=post:{id}@batched tag=feed+cascade pattern=u:*@lazy",
+    );
     bulk.ids = vec!["1".into(), "2".into(), "é✓".into()];
     bulk.transaction = Some("tx-1".into());
     bulk.changes.push(FieldChange {
@@ -70,7 +73,11 @@ fn both_versions_load_and_agree() {
     assert_eq!(a02, answers(&v01, &events));
     assert_eq!(a02[2].as_ref().map(Vec::len), Ok(5));
     assert!(a02[3].as_ref().is_err_and(|e| e.contains("not kind=value")));
-    assert!(a02[4].as_ref().is_err_and(|e| e.contains("unknown kind `table`")));
+    assert!(
+        a02[4]
+            .as_ref()
+            .is_err_and(|e| e.contains("unknown kind `table`"))
+    );
 
     // Both in one rule set: one batch, two contract forms, the same plan entries twice over.
     let set = RuleSet::new(vec![BoundRule::new(v02), BoundRule::new(v01)]);
@@ -138,7 +145,11 @@ fn an_event() -> impl Strategy<Value = WriteEvent> {
         0usize..8,
         proptest::collection::vec(text(), 0..4),
         proptest::collection::vec(
-            (text(), proptest::option::of(text()), proptest::option::of(text())),
+            (
+                text(),
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+            ),
             0..3,
         ),
         proptest::collection::btree_map(text(), text(), 0..3),
@@ -211,10 +222,7 @@ fn results_of(targets: &[Vec<(u8, u8, bool, String)>]) -> (Vec<u8>, Vec<Vec<Targ
 
 fn some_targets() -> impl Strategy<Value = Vec<Vec<(u8, u8, bool, String)>>> {
     proptest::collection::vec(
-        proptest::collection::vec(
-            (0u8..3, 0u8..3, any::<bool>(), "[a-z:é]{1,8}"),
-            0..5,
-        ),
+        proptest::collection::vec((0u8..3, 0u8..3, any::<bool>(), "[a-z:é]{1,8}"), 0..5),
         0..6,
     )
 }
@@ -311,8 +319,17 @@ fn caps_fail_only_their_event() {
     let long = vec![(1, 0, false, "x".repeat(40))];
     let (buf, _) = results_of(&[big, long, vec![(0, 0, false, "ok".into())]]);
     let got = decode_results(&buf, 3, 4, 16).expect("well-formed");
-    assert!(matches!(&got[0], Err(RuleFailure::OutputTooLarge { what: "targets", .. })));
-    assert!(matches!(&got[1], Err(RuleFailure::OutputTooLarge { what: "bytes", .. })));
+    assert!(matches!(
+        &got[0],
+        Err(RuleFailure::OutputTooLarge {
+            what: "targets",
+            ..
+        })
+    ));
+    assert!(matches!(
+        &got[1],
+        Err(RuleFailure::OutputTooLarge { what: "bytes", .. })
+    ));
     assert_eq!(got[2].as_ref().map(Vec::len), Ok(1));
 }
 

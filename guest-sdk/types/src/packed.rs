@@ -23,7 +23,11 @@ pub struct PackError {
 
 impl fmt::Display for PackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "malformed packed buffer at byte {}: {}", self.offset, self.what)
+        write!(
+            f,
+            "malformed packed buffer at byte {}: {}",
+            self.offset, self.what
+        )
     }
 }
 

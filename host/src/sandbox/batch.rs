@@ -89,7 +89,8 @@ impl Batch {
 
     /// The events as contract 0.2's packed buffer.
     pub(crate) fn packed(&self) -> &[u8] {
-        self.packed.get_or_init(|| encode_events(self.events.iter()))
+        self.packed
+            .get_or_init(|| encode_events(self.events.iter()))
     }
 
     /// The events at `indices`, as a batch of their own (for rules that match only some).

@@ -106,11 +106,7 @@ impl Engine {
         })
     }
 
-    fn describe(
-        &self,
-        file: &str,
-        pre: &RulePre,
-    ) -> Result<RuleInfo, LoadError> {
+    fn describe(&self, file: &str, pre: &RulePre) -> Result<RuleInfo, LoadError> {
         let limits = &self.options().default_limits;
         let mut store = new_store(
             self.wasm(),
@@ -122,9 +118,8 @@ impl Engine {
         );
         store.set_epoch_deadline(limits.deadline_ticks());
         // A guest panicking in `describe` writes to stderr, which may block on tokio.
-        let result = crate::sandbox::blocking::where_blocking_is_allowed(|| {
-            pre.describe(&mut store)
-        });
+        let result =
+            crate::sandbox::blocking::where_blocking_is_allowed(|| pre.describe(&mut store));
         let raw = result.map_err(|e| LoadError::Describe {
             file: file.to_owned(),
             failure: crate::sandbox::classify::classify(&store, e, limits),

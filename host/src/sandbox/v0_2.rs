@@ -69,7 +69,11 @@ pub(crate) fn info_into_v0_1(info: types::RuleInfo) -> wit::RuleInfo {
         version: info.version,
         priority: info.priority,
         resources: info.resources,
-        operations: info.operations.into_iter().map(operation_into_v0_1).collect(),
+        operations: info
+            .operations
+            .into_iter()
+            .map(operation_into_v0_1)
+            .collect(),
         default_strategy: match info.default_strategy {
             types::Strategy::Immediate => wit::Strategy::Immediate,
             types::Strategy::Batched => wit::Strategy::Batched,
@@ -87,7 +91,8 @@ pub fn encode_events<'a>(events: impl ExactSizeIterator<Item = &'a WriteEvent>) 
     let mut w = Writer::with_capacity(4 + events.len() * 128);
     w.len(events.len());
     for e in events {
-        w.buf.reserve(EVENT_FIXED_BYTES + e.tenant.len() + e.resource.len());
+        w.buf
+            .reserve(EVENT_FIXED_BYTES + e.tenant.len() + e.resource.len());
         w.str(&e.tenant);
         w.str(&e.resource);
         w.u8(e.operation as u8);
@@ -128,7 +133,9 @@ pub fn decode_results(
         detail: e.to_string(),
     };
     let mut r = Reader::new(buf);
-    let n = r.count(MIN_RESULT_BYTES, "a result count").map_err(invalid)?;
+    let n = r
+        .count(MIN_RESULT_BYTES, "a result count")
+        .map_err(invalid)?;
     if n != events {
         return Err(RuleFailure::InvalidOutput {
             detail: format!("returned {n} decisions for {events} events"),

@@ -37,7 +37,9 @@ fn parse(spec: &str, id: Option<&str>) -> Result<Target, RuleError> {
         _ => (spec, Strategy::Immediate),
     };
     let Some((kind, value)) = spec.split_once('=') else {
-        return Err(RuleError::InvalidEvent(format!("`{spec}` is not kind=value")));
+        return Err(RuleError::InvalidEvent(format!(
+            "`{spec}` is not kind=value"
+        )));
     };
     let kind = match kind {
         "tag" => TargetKind::Tag,
