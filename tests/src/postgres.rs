@@ -34,7 +34,10 @@ pub fn bindir() -> Option<PathBuf> {
     if let Some(dir) = versions.pop() {
         return Some(dir);
     }
-    let out = Command::new("sh").args(["-c", "command -v initdb"]).output().ok()?;
+    let out = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
+        .ok()?;
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     path.parent().filter(|d| has(d)).map(Path::to_path_buf)
 }
@@ -211,13 +214,19 @@ impl Drop for TestPostgres {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {
             // SIGQUIT: immediate shutdown; then wait for the postmaster to be gone.
-            let _ = Command::new("kill").args(["-QUIT", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-QUIT", &pid.to_string()])
+                .status();
             let start = Instant::now();
-            while Path::new(&format!("/proc/{pid}")).exists() && start.elapsed() < Duration::from_secs(10) {
+            while Path::new(&format!("/proc/{pid}")).exists()
+                && start.elapsed() < Duration::from_secs(10)
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
             if Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
         }
         let _ = std::fs::remove_dir_all(&self.data);

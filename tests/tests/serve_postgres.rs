@@ -47,8 +47,9 @@ impl Rig {
         pg.psql(schema);
         let redis = TestRedis::start(&format!("pg-{name}"), redis_port);
         let dir = Scratch::new(&format!("pg-{name}"));
+        let manifests = manifests(&dir);
         let text = format!(
-            "listen = \"127.0.0.1:0\"\n\
+            "listen = \"127.0.0.1:0\"\nmanifests = \"{manifests}\"\n\
              [backend]\nkind = \"redis\"\nurl = \"{}\"\nprefix = \"{PREFIX}\"\n\
              [host]\nbatch_window_ms = 20\n\
              [[source.postgres]]\nhost = \"127.0.0.1\"\nport = {pg_port}\nuser = \"postgres\"\n\
@@ -56,7 +57,10 @@ impl Rig {
              tenant = \"{T}\"\nstatus_interval_ms = 100\n{extra}",
             redis.url()
         );
-        let cfg = dir.file("tagbust.toml", text.as_bytes()).display().to_string();
+        let cfg = dir
+            .file("tagbust.toml", text.as_bytes())
+            .display()
+            .to_string();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -81,14 +85,7 @@ impl Rig {
 
     /// The daemon, once its source is streaming (`/readyz` is 200).
     fn daemon(&self) -> Daemon {
-        let d = Daemon::start(&[
-            "--rules",
-            components::BULK_MODELS,
-            components::CONTEXT_HIERARCHY,
-            components::TABLE_PATTERNS,
-            "--config",
-            &self.cfg,
-        ]);
+        let d = Daemon::start(&["--config", &self.cfg]);
         wait_until(Duration::from_secs(60), "the source streams", || {
             d.get("/readyz", None).status == 200
         });
@@ -118,15 +115,27 @@ impl Rig {
         )]);
     }
 
-    /// How many of `keys` are still cached.
+    /// How many of `keys` are still cached (retried while the test's own connection
+    /// recovers from a Redis restart).
     fn alive(&self, keys: &[String]) -> usize {
         let backend = &self.backend;
         self.rt.block_on(async {
             let mut n = 0;
             for chunk in keys.chunks(2000) {
-                let gets = chunk.iter().map(|k| backend.get(T, k));
-                for r in futures_util::future::join_all(gets).await {
-                    n += usize::from(r.expect("get").is_some());
+                for attempt in 0.. {
+                    let gets = chunk.iter().map(|k| backend.get(T, k));
+                    let got: Result<Vec<_>, _> = futures_util::future::join_all(gets)
+                        .await
+                        .into_iter()
+                        .collect();
+                    match got {
+                        Ok(values) => {
+                            n += values.iter().filter(|v| v.is_some()).count();
+                            break;
+                        }
+                        Err(e) if attempt >= 50 => panic!("get: {e}"),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
                 }
             }
             n
@@ -141,6 +150,31 @@ impl Rig {
     fn sync(&self) -> Duration {
         self.pg.sync(SLOT, Duration::from_secs(60))
     }
+}
+
+/// The tenant's manifest: the three rules, with limits that let one event name 50,000 rows
+/// (the defaults cap a decision at 1,024 targets).
+fn manifests(dir: &Scratch) -> String {
+    use sha2::Digest;
+    let m = dir.0.join("manifests");
+    std::fs::create_dir_all(&m).expect("manifests dir");
+    let mut text = format!(
+        "tenant = \"{T}\"\n[limits]\nmax_targets = 60000\nmax_bytes = 4194304\n\
+         deadline_ms = 5000\nmemory_mib = 128\n"
+    );
+    for path in [
+        components::BULK_MODELS,
+        components::CONTEXT_HIERARCHY,
+        components::TABLE_PATTERNS,
+    ] {
+        let bytes = std::fs::read(path).expect("component built");
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        text.push_str(&format!(
+            "[[rule]]\npath = \"{path}\"\nsha256 = \"{sha}\"\n"
+        ));
+    }
+    std::fs::write(m.join("acme.toml"), text).expect("manifest");
+    m.display().to_string()
 }
 
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
@@ -184,7 +218,8 @@ fn committed_sql_invalidates_whatever_wrote_it() {
     let d = rig.daemon();
 
     // Seed 000: bulk delete (no WHERE) → bulk create (INSERT … SELECT) → the list dies.
-    rig.pg.psql("INSERT INTO posts SELECT g, 't', 'r1' FROM generate_series(1, 10) g;");
+    rig.pg
+        .psql("INSERT INTO posts SELECT g, 't', 'r1' FROM generate_series(1, 10) g;");
     rig.sync();
     rig.put1("posts:list:run=r1", &["posts", "posts:queries"]);
     rig.put1("post:3", &["posts", "posts:3"]);
@@ -192,10 +227,19 @@ fn committed_sql_invalidates_whatever_wrote_it() {
     rig.sync();
     assert!(!rig.is_alive("posts:list:run=r1") && !rig.is_alive("post:3"));
     rig.put1("posts:list:run=r1", &["posts", "posts:queries"]);
-    rig.pg.psql("INSERT INTO posts SELECT g, 'n', 'r1' FROM generate_series(11, 20) g;");
+    rig.pg
+        .psql("INSERT INTO posts SELECT g, 'n', 'r1' FROM generate_series(11, 20) g;");
     rig.sync();
-    assert!(!rig.is_alive("posts:list:run=r1"), "the bulk create killed the list");
-    let why = d.get(&format!("/v1/explain?tenant={T}&key=posts:list:run%3Dr1"), None).body;
+    assert!(
+        !rig.is_alive("posts:list:run=r1"),
+        "the bulk create killed the list"
+    );
+    let why = d
+        .get(
+            &format!("/v1/explain?tenant={T}&key=posts:list:run%3Dr1"),
+            None,
+        )
+        .body;
     assert!(
         why.contains("postgres lsn=") && why.contains("xid="),
         "explain names the commit: {why}"
@@ -204,13 +248,15 @@ fn committed_sql_invalidates_whatever_wrote_it() {
     // An UPDATE from plain psql, a path the application never told tagbust about.
     rig.put1("post:12", &["posts", "posts:12"]);
     rig.put1("post:13", &["posts", "posts:13"]);
-    rig.pg.psql("UPDATE posts SET title = 'edited' WHERE id = 12;");
+    rig.pg
+        .psql("UPDATE posts SET title = 'edited' WHERE id = 12;");
     rig.sync();
     assert!(!rig.is_alive("post:12") && rig.is_alive("post:13"));
 
     // Seed 001: a parent's UPDATE kills every view inheriting it; the user comes from the
     // transaction's logical message.
-    rig.pg.psql("INSERT INTO project_contexts VALUES ('P1', 'a'), ('P2', 'b');");
+    rig.pg
+        .psql("INSERT INTO project_contexts VALUES ('P1', 'a'), ('P2', 'b');");
     rig.sync();
     let inherit = |p: &str, t: &str| {
         vec![
@@ -254,7 +300,10 @@ fn committed_sql_invalidates_whatever_wrote_it() {
         // Another transaction commits and is applied while this one is open.
         rig.pg.psql("INSERT INTO marker DEFAULT VALUES;");
         rig.sync();
-        assert!(rig.is_alive(usd) && rig.is_alive(eur), "nothing before {end}");
+        assert!(
+            rig.is_alive(usd) && rig.is_alive(eur),
+            "nothing before {end}"
+        );
         writeln!(stdin, "{end};").expect("write");
         drop(stdin);
         assert!(child.wait_with_output().expect("psql").status.success());
@@ -271,11 +320,14 @@ fn committed_sql_invalidates_whatever_wrote_it() {
     rig.pg.psql("TRUNCATE posts;");
     rig.sync();
     assert!(!rig.is_alive("post:15"));
-    let why = d.get(&format!("/v1/explain?tenant={T}&key=post:15"), None).body;
+    let why = d
+        .get(&format!("/v1/explain?tenant={T}&key=post:15"), None)
+        .body;
     assert!(why.contains("bulk_delete"), "{why}");
 
     // A 50,000-row DELETE is one bulk event.
-    rig.pg.psql("INSERT INTO big SELECT generate_series(1, 50000);");
+    rig.pg
+        .psql("INSERT INTO big SELECT generate_series(1, 50000);");
     rig.sync();
     let big = keys("big", 1..=50_000);
     let names: Vec<String> = big.iter().map(|(k, _)| k.clone()).collect();
@@ -294,7 +346,8 @@ fn committed_sql_invalidates_whatever_wrote_it() {
     println!("50,000-row DELETE: one event; keys gone {gone_in:?} after COMMIT returned");
 
     // 1,000 statements in one transaction: one bulk_update event.
-    rig.pg.psql("INSERT INTO items SELECT g, 0 FROM generate_series(1, 1000) g;");
+    rig.pg
+        .psql("INSERT INTO items SELECT g, 0 FROM generate_series(1, 1000) g;");
     rig.sync();
     let items = keys("items", 1..=1000);
     let names: Vec<String> = items.iter().map(|(k, _)| k.clone()).collect();
@@ -349,13 +402,21 @@ fn kill_9_amid_100_000_changes_loses_nothing() {
     let _ = d1.wait(Duration::from_secs(10));
     let d2 = rig.daemon();
     let out = writer.wait_with_output().expect("writer");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         rows_before_kill < N as u64,
         "killed mid-stream ({rows_before_kill} rows seen)"
     );
     let took = rig.sync();
-    assert_eq!(rig.alive(&names), 0, "every key of the 100,000 changes is gone");
+    assert_eq!(
+        rig.alive(&names),
+        0,
+        "every key of the 100,000 changes is gone"
+    );
     let rows_after = metric(&d2, "tagbust_pg_rows_total");
     let duplicates = (rows_before_kill + rows_after).saturating_sub(N as u64);
     println!(
@@ -376,7 +437,8 @@ fn redis_down_holds_the_slot_and_a_dropped_connection_resumes() {
         "create = true\n",
     );
     let d = rig.daemon();
-    rig.pg.psql("INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g;");
+    rig.pg
+        .psql("INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g;");
     rig.sync();
     let entries = keys("t", 1..=100);
     let names: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
@@ -388,28 +450,42 @@ fn redis_down_holds_the_slot_and_a_dropped_connection_resumes() {
         rig.pg.psql(&format!("UPDATE t SET v = 1 WHERE id = {i};"));
     }
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(rig.pg.confirmed(SLOT), held, "the slot does not advance while Redis is down");
+    assert_eq!(
+        rig.pg.confirmed(SLOT),
+        held,
+        "the slot does not advance while Redis is down"
+    );
     assert!(rig.pg.current_lsn() > held);
     let ready = d.get("/readyz", None);
     assert_eq!(ready.status, 503, "{}", ready.body);
     rig.redis.restart();
     rig.sync();
-    assert_eq!(rig.alive(&names[..50]), 0, "everything committed meanwhile is applied");
+    assert_eq!(
+        rig.alive(&names[..50]),
+        0,
+        "everything committed meanwhile is applied"
+    );
     assert_eq!(rig.alive(&names[50..]), 50);
 
     let connects = metric(&d, "tagbust_pg_connects_total");
-    assert!(rig.pg.terminate_walsender(SLOT), "the walsender was running");
+    assert!(
+        rig.pg.terminate_walsender(SLOT),
+        "the walsender was running"
+    );
     rig.pg.psql("UPDATE t SET v = 2 WHERE id > 50;");
     rig.sync();
     assert_eq!(rig.alive(&names[50..]), 0, "applied after the reconnect");
-    assert!(metric(&d, "tagbust_pg_connects_total") > connects, "it reconnected");
+    assert!(
+        metric(&d, "tagbust_pg_connects_total") > connects,
+        "it reconnected"
+    );
 }
 
 #[test]
 fn refuses_to_start_naming_what_is_missing() {
     let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let reason = |rig: &Rig| {
-        let d = Daemon::start(&["--rules", components::BULK_MODELS, "--config", &rig.cfg]);
+        let d = Daemon::start(&["--config", &rig.cfg]);
         let mut body = String::new();
         wait_until(Duration::from_secs(30), "the source stops", || {
             body = d.get("/readyz", None).body;
@@ -417,12 +493,24 @@ fn refuses_to_start_naming_what_is_missing() {
         });
         body
     };
-    let rig = Rig::new("refusals", 54334, 6421, "CREATE TABLE t (id int PRIMARY KEY);", "");
+    let rig = Rig::new(
+        "refusals",
+        54334,
+        6421,
+        "CREATE TABLE t (id int PRIMARY KEY);",
+        "",
+    );
     let body = reason(&rig);
-    assert!(body.contains("publication `tagbust` does not exist"), "{body}");
+    assert!(
+        body.contains("publication `tagbust` does not exist"),
+        "{body}"
+    );
     rig.pg.psql("CREATE PUBLICATION tagbust FOR TABLE t;");
     let body = reason(&rig);
-    assert!(body.contains("replication slot `tagbust` does not exist"), "{body}");
+    assert!(
+        body.contains("replication slot `tagbust` does not exist"),
+        "{body}"
+    );
     drop(rig);
 
     let pg = TestPostgres::start("replica", 54335, &[("wal_level", "replica")]);
@@ -436,11 +524,19 @@ fn refuses_to_start_naming_what_is_missing() {
         )
         .as_bytes(),
     );
-    let d = Daemon::start(&["--rules", components::BULK_MODELS, "--config", &cfg.display().to_string()]);
+    let d = Daemon::start(&[
+        "--rules",
+        components::BULK_MODELS,
+        "--config",
+        &cfg.display().to_string(),
+    ]);
     let mut body = String::new();
     wait_until(Duration::from_secs(30), "the source stops", || {
         body = d.get("/readyz", None).body;
         body.contains("stopped")
     });
-    assert!(body.contains("wal_level") && body.contains("replica"), "{body}");
+    assert!(
+        body.contains("wal_level") && body.contains("replica"),
+        "{body}"
+    );
 }

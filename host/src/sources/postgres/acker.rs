@@ -110,7 +110,10 @@ mod tests {
         acks.queue.push_back(slow);
         acks.times.push_back(1);
         acks.push(30, 2, None);
-        assert!(acks.next().now_or_never().is_none(), "the later commit must not pass");
+        assert!(
+            acks.next().now_or_never().is_none(),
+            "the later commit must not pass"
+        );
         assert!(!acks.idle_to(99), "not idle while commits are in flight");
         let _ = tx.send(());
         assert_eq!(acks.next().await, Some(Ok(20)));

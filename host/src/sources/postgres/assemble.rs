@@ -114,7 +114,9 @@ impl TxBuilder {
                 }
             } else {
                 collapse(group, max_changes);
-                if !group.changes.iter().any(|k| k.field == c.field) && group.changes.len() < max_changes {
+                if !group.changes.iter().any(|k| k.field == c.field)
+                    && group.changes.len() < max_changes
+                {
                     group.changes.push(FieldChange {
                         field: c.field,
                         old: None,
@@ -152,12 +154,7 @@ impl TxBuilder {
     }
 
     /// The events of the committed transaction, in the order their groups first appeared.
-    pub fn finish(
-        self,
-        source: String,
-        commit_ms: u64,
-        limits: &EventLimits,
-    ) -> Vec<WriteEvent> {
+    pub fn finish(self, source: String, commit_ms: u64, limits: &EventLimits) -> Vec<WriteEvent> {
         let mut events = Vec::new();
         let mut context = self.context;
         context.insert(SOURCE_KEY.to_owned(), source);
@@ -205,7 +202,11 @@ fn bulk(op: Operation) -> Operation {
 
 /// Past the cap of distinct changes: one entry per field, without values.
 fn collapse(group: &mut Group, max_changes: usize) {
-    if group.changes.iter().all(|c| c.old.is_none() && c.new.is_none()) {
+    if group
+        .changes
+        .iter()
+        .all(|c| c.old.is_none() && c.new.is_none())
+    {
         return;
     }
     let mut fields: Vec<String> = group.changes.drain(..).map(|c| c.field).collect();

@@ -136,7 +136,10 @@ impl PgConfig {
                     "must be `schema.table` or `table`, each 1-63 of a-z, 0-9 and _",
                 );
             }
-            if self.tables[..i].iter().any(|o| o.qualified_name() == (schema.clone(), table.clone())) {
+            if self.tables[..i]
+                .iter()
+                .any(|o| o.qualified_name() == (schema.clone(), table.clone()))
+            {
                 return bad(&format!("tables[{i}].table"), "listed twice");
             }
         }

@@ -275,7 +275,10 @@ mod tests {
         let Change::Relation(r) = decode(&m).expect("decodes") else {
             panic!("not a relation")
         };
-        assert_eq!((r.id, r.schema.as_str(), r.table.as_str()), (16385, "public", "posts"));
+        assert_eq!(
+            (r.id, r.schema.as_str(), r.table.as_str()),
+            (16385, "public", "posts")
+        );
         assert_eq!(r.columns.iter().filter(|c| c.key).count(), 1);
         assert_eq!(r.columns[1].name, "title");
     }

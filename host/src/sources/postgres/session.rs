@@ -151,13 +151,20 @@ impl<B: Backend> Source<B> {
         let confirmed = self.acks.confirmed();
         client.update_applied_lsn(Lsn::from_u64(confirmed));
         self.stats.set(&self.stats.confirmed_lsn, confirmed);
-        self.stats.set(&self.stats.in_flight, self.acks.len() as u64);
         self.stats
-            .set(&self.stats.oldest_unapplied_us, self.acks.oldest().unwrap_or(0));
+            .set(&self.stats.in_flight, self.acks.len() as u64);
+        self.stats.set(
+            &self.stats.oldest_unapplied_us,
+            self.acks.oldest().unwrap_or(0),
+        );
     }
 
     /// One acknowledgement from the queue.
-    fn settled(&mut self, client: &ReplicationClient, result: Result<u64, crate::pipeline::NotApplied>) {
+    fn settled(
+        &mut self,
+        client: &ReplicationClient,
+        result: Result<u64, crate::pipeline::NotApplied>,
+    ) {
         match result {
             Ok(_) => self.stats.add(&self.stats.transactions_acked, 1),
             Err(e) => {
@@ -235,7 +242,9 @@ impl<B: Backend> Source<B> {
                         },
                         _ => {
                             self.stats.add(&self.stats.messages_invalid, 1);
-                            tracing::warn!("postgres source: a non-transactional `tagbust` message was ignored (emit it with transactional = true)");
+                            tracing::warn!(
+                                "postgres source: a non-transactional `tagbust` message was ignored (emit it with transactional = true)"
+                            );
                         }
                     }
                 }
@@ -247,7 +256,10 @@ impl<B: Backend> Source<B> {
                     let Some(o) = open.take() else {
                         return Ok(Ended::Retry("a commit without a begin".into()));
                     };
-                    if let Some(ended) = self.commit(client, o, lsn, end_lsn, commit_time_micros).await {
+                    if let Some(ended) = self
+                        .commit(client, o, lsn, end_lsn, commit_time_micros)
+                        .await
+                    {
                         return Ok(ended);
                     }
                 }
@@ -268,7 +280,9 @@ impl<B: Backend> Source<B> {
             Change::Truncate { relations } => {
                 let Some(o) = open else { return Ok(()) };
                 for id in relations {
-                    let Some((r, Some(map))) = mapper.get(id) else { continue };
+                    let Some((r, Some(map))) = mapper.get(id) else {
+                        continue;
+                    };
                     let tenants = match &map.tenant {
                         TenantFrom::Fixed(t) => vec![t.clone()],
                         TenantFrom::Schema => vec![r.schema.clone()],
@@ -332,7 +346,8 @@ impl<B: Backend> Source<B> {
                 Err(ended) => return Some(ended),
             }
         };
-        self.acks.push(end.as_u64(), commit_us.min(now_us()), applied);
+        self.acks
+            .push(end.as_u64(), commit_us.min(now_us()), applied);
         self.confirm(client);
         None
     }
@@ -389,7 +404,10 @@ impl<B: Backend> Source<B> {
                 Ok(Some(result)) => self.settled(client, result),
                 Ok(None) => break,
                 Err(_) => {
-                    tracing::warn!(in_flight = self.acks.len(), "postgres source: stopped with transactions unapplied; they will be redelivered");
+                    tracing::warn!(
+                        in_flight = self.acks.len(),
+                        "postgres source: stopped with transactions unapplied; they will be redelivered"
+                    );
                     break;
                 }
             }
@@ -397,7 +415,8 @@ impl<B: Backend> Source<B> {
         self.confirm(client);
         let target = Lsn::from_u64(self.acks.confirmed());
         let metrics = client.metrics();
-        let wait_until = tokio::time::Instant::now() + self.cfg.status_interval + Duration::from_secs(2);
+        let wait_until =
+            tokio::time::Instant::now() + self.cfg.status_interval + Duration::from_secs(2);
         while metrics.last_applied_lsn() < target && tokio::time::Instant::now() < wait_until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

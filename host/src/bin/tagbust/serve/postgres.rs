@@ -166,7 +166,10 @@ pub fn record(sources: &[PgHandle]) {
             ("tagbust_pg_events_refused_total", s.events_refused),
             ("tagbust_pg_rows_skipped_total", s.rows_skipped),
             ("tagbust_pg_transactions_acked_total", s.transactions_acked),
-            ("tagbust_pg_transactions_replayed_total", s.transactions_replayed),
+            (
+                "tagbust_pg_transactions_replayed_total",
+                s.transactions_replayed,
+            ),
             ("tagbust_pg_keepalives_acked_total", s.keepalives_acked),
             ("tagbust_pg_not_applied_total", s.not_applied),
             ("tagbust_pg_connects_total", s.connects),
