@@ -278,3 +278,119 @@ fn changes(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::postgres::decode::Column;
+
+    fn posts() -> (Relation, TableMap) {
+        let relation = Relation {
+            id: 1,
+            schema: "public".into(),
+            table: "posts".into(),
+            identity: b'd',
+            columns: vec![
+                Column {
+                    name: "id".into(),
+                    key: true,
+                },
+                Column {
+                    name: "title".into(),
+                    key: false,
+                },
+            ],
+        };
+        let map = TableMap {
+            resource: "posts".into(),
+            tenant: TenantFrom::Fixed("acme".into()),
+            id_cols: vec![0],
+            tenant_col: None,
+        };
+        (relation, map)
+    }
+
+    fn key(id: &str) -> Vec<Value> {
+        vec![Value::Text(id.into()), Value::Null]
+    }
+
+    #[test]
+    fn rows_of_one_table_and_operation_are_one_bulk_event_split_at_the_cap() {
+        let (r, map) = posts();
+        let mut tx = TxBuilder::default();
+        for i in 0..5 {
+            let old = key(&i.to_string());
+            tx.row(&r, &map, Operation::Delete, Some(&old), None, 1024);
+        }
+        let new = vec![Value::Text("9".into()), Value::Text("hello".into())];
+        tx.row(&r, &map, Operation::Create, None, Some(&new), 1024);
+        tx.message(br#"{"user_id":"u1","n":3}"#).expect("an object");
+        let limits = EventLimits {
+            max_ids: 3,
+            ..EventLimits::default()
+        };
+        let events = tx.finish("postgres lsn=0/1 xid=7".into(), 0, &limits);
+        let ops: Vec<_> = events.iter().map(|e| (e.operation, e.ids.len())).collect();
+        assert_eq!(
+            ops,
+            [
+                (Operation::BulkDelete, 3),
+                (Operation::BulkDelete, 2),
+                (Operation::Create, 1)
+            ]
+        );
+        let create = &events[2];
+        assert_eq!(create.changes[1].new.as_deref(), Some("hello"));
+        assert_eq!(create.context["user_id"], "u1");
+        assert_eq!(create.context["n"], "3");
+        assert_eq!(create.context[SOURCE_KEY], "postgres lsn=0/1 xid=7");
+        assert!(!tagbust_types::is_whole_resource(|k| create
+            .context
+            .get(k)
+            .map(String::as_str)));
+    }
+
+    #[test]
+    fn truncate_and_a_row_without_an_id_name_the_whole_resource() {
+        let (r, map) = posts();
+        let mut tx = TxBuilder::default();
+        tx.truncate(&["acme".into()], "posts");
+        let unnamed = vec![Value::Null, Value::Null];
+        let mut other = map.clone();
+        other.resource = "drafts".into();
+        tx.row(&r, &other, Operation::Delete, Some(&unnamed), None, 1024);
+        let events = tx.finish("s".into(), 0, &EventLimits::default());
+        assert_eq!(events.len(), 2);
+        for e in &events {
+            assert_eq!(e.operation, Operation::BulkDelete);
+            assert!(e.ids.is_empty());
+            assert!(tagbust_types::is_whole_resource(|k| e
+                .context
+                .get(k)
+                .map(String::as_str)));
+        }
+        assert!(tx_message_refuses_non_objects());
+    }
+
+    fn tx_message_refuses_non_objects() -> bool {
+        let mut tx = TxBuilder::default();
+        tx.message(b"[1]").is_err() && tx.message(b"not json").is_err()
+    }
+
+    #[test]
+    fn distinct_changes_past_the_cap_collapse_to_field_names() {
+        let (r, map) = posts();
+        let mut tx = TxBuilder::default();
+        for i in 0..10 {
+            let row = vec![Value::Text(i.to_string()), Value::Text(format!("t{i}"))];
+            tx.row(&r, &map, Operation::Create, None, Some(&row), 4);
+        }
+        let events = tx.finish("s".into(), 0, &EventLimits::default());
+        let fields: Vec<_> = events[0]
+            .changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.new.is_none()))
+            .collect();
+        assert_eq!(fields, [("id", true), ("title", true)]);
+    }
+}
