@@ -363,6 +363,10 @@ fn committed_sql_invalidates_whatever_wrote_it() {
     assert_eq!(rig.alive(&names), 0);
     assert_eq!(metric(&d, "tagbust_pg_events_submitted_total") - before, 1);
     assert_eq!(metric(&d, "tagbust_pg_decode_errors_total"), 0);
+    // An idle slot is confirmed through keepalives: nothing is in flight, the WAL moves on.
+    rig.pg.psql("SELECT pg_switch_wal();");
+    rig.sync();
+    assert!(metric(&d, "tagbust_pg_keepalives_acked_total") > 0);
 }
 
 #[test]
@@ -458,6 +462,15 @@ fn redis_down_holds_the_slot_and_a_dropped_connection_resumes() {
     assert!(rig.pg.current_lsn() > held);
     let ready = d.get("/readyz", None);
     assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(ready.body.contains("lag_bytes"), "{}", ready.body);
+    assert!(
+        metric(&d, "tagbust_pg_lag_bytes") > 0,
+        "lag shows in /metrics"
+    );
+    assert!(
+        metric(&d, "tagbust_pg_in_flight") > 0,
+        "commits wait for Redis"
+    );
     rig.redis.restart();
     rig.sync();
     assert_eq!(
