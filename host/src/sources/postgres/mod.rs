@@ -26,7 +26,7 @@
 //!
 //! Files: `config`, `decode`, `mapping` (relations to tables), `assemble` (a transaction's
 //! events), `acker` (the low-water mark), `setup` (checks and creation), `session` (the read
-//! loop), `stats`.
+//! loop), `submit` (a commit into the host), `stats`.
 
 mod acker;
 mod assemble;
@@ -36,6 +36,7 @@ mod mapping;
 mod session;
 mod setup;
 mod stats;
+mod submit;
 
 use std::sync::Arc;
 
