@@ -75,4 +75,11 @@ impl WriteEvent {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// True when the event stands for every row of its resource rather than for its ids
+    /// (a `TRUNCATE` from the PostgreSQL source: a bulk delete naming no ids, marked with
+    /// context `tagbust.scope = resource`).
+    pub fn is_whole_resource(&self) -> bool {
+        tagbust_types::is_whole_resource(|k| self.context(k))
+    }
 }

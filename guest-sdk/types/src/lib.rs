@@ -10,8 +10,10 @@
 mod info;
 mod operation;
 pub mod packed;
+mod scope;
 mod strategy;
 
 pub use info::RuleInfo;
 pub use operation::{FieldChange, Operation};
+pub use scope::{SCOPE_KEY, SCOPE_WHOLE_RESOURCE, SOURCE_KEY, is_whole_resource};
 pub use strategy::{Strategy, TargetKind};

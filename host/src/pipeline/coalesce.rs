@@ -132,6 +132,7 @@ mod tests {
                     resource: "r".to_owned(),
                     operation: Operation::Update,
                     transaction: None,
+                    source: None,
                 }),
                 rule: Arc::from("rule"),
                 rule_version: Arc::from("1"),

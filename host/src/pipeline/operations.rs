@@ -25,6 +25,10 @@ pub struct EventOrigin {
     pub operation: Operation,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction: Option<String>,
+    /// Where the event came from, when its source said (context `tagbust.source`: the
+    /// PostgreSQL source's commit LSN and xid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl EventOrigin {
@@ -35,6 +39,7 @@ impl EventOrigin {
             resource: event.resource.clone(),
             operation: event.operation,
             transaction: event.transaction.clone(),
+            source: event.context.get(tagbust_types::SOURCE_KEY).cloned(),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! applied ([`crate::Tagbust::submit_tracked`]): at-least-once, end to end.
 //!
 //! - [`streams`]: Redis Streams through a consumer group, the daemon's scale-out intake.
+//! - [`postgres`]: PostgreSQL logical replication (`pgoutput`): every committed row change.
 
+pub mod postgres;
 pub mod streams;
 
 pub use streams::{DeadLetterReason, SourceError, StreamConfig, StreamStats, StreamStatsSnapshot};

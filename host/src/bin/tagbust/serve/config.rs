@@ -98,6 +98,8 @@ struct FileConfig {
 struct SourceFile {
     #[serde(default)]
     redis_stream: Vec<StreamFile>,
+    #[serde(default)]
+    postgres: Vec<super::postgres::PgFile>,
 }
 
 /// One `[[source.redis_stream]]`: keys named after `StreamConfig`'s fields.
@@ -158,6 +160,7 @@ pub struct Config {
     pub max_pending_ops: Option<usize>,
     pub transaction_timeout: Option<Duration>,
     pub streams: Vec<tagbust::sources::streams::StreamConfig>,
+    pub postgres: Vec<super::postgres::PgSource>,
     /// Where to record a sample of accepted events, at what rate, up to what size.
     pub record: Option<(PathBuf, f64, u64)>,
 }
@@ -270,6 +273,10 @@ impl Config {
                 .with_context(|| format!("`source.redis_stream[{i}]`"))?;
             streams.push(c);
         }
+        let mut postgres = Vec::new();
+        for (i, f) in file.source.postgres.into_iter().enumerate() {
+            postgres.push(f.resolve(i)?);
+        }
         Ok(Config {
             listen,
             rules,
@@ -286,6 +293,7 @@ impl Config {
                 .or(file.host.transaction_timeout_ms)
                 .map(Duration::from_millis),
             streams,
+            postgres,
             record: args.record.map(|path| {
                 (
                     path,

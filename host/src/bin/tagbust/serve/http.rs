@@ -31,6 +31,8 @@ pub struct AppState<B: Backend> {
     pub per_tenant_metrics: bool,
     /// Each stream source's (stream, group, counters), for `/metrics`.
     pub streams: Arc<Vec<(String, String, Arc<tagbust::sources::streams::StreamStats>)>>,
+    /// Each PostgreSQL source's counters and readiness, for `/metrics` and `/readyz`.
+    pub postgres: Arc<Vec<super::postgres::PgHandle>>,
     /// `--record`: a sample of accepted events for `tagbust diff`.
     pub recorder: Option<super::record::Recorder>,
 }
@@ -46,6 +48,7 @@ impl<B: Backend> Clone for AppState<B> {
             manifests: self.manifests.clone(),
             per_tenant_metrics: self.per_tenant_metrics,
             streams: self.streams.clone(),
+            postgres: self.postgres.clone(),
             recorder: self.recorder.clone(),
         }
     }
@@ -274,24 +277,31 @@ async fn reload<B: Backend>(
 
 async fn metrics<B: Backend>(State(state): State<AppState<B>>) -> Response {
     super::metrics::record(&state.host, &state.streams);
+    super::postgres::record(&state.postgres);
     state.prometheus.render().into_response()
 }
 
 async fn readyz<B: Backend>(State(state): State<AppState<B>>) -> Response {
-    let mut reasons = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
     if !state.ready.load(Ordering::Relaxed) || state.host.is_shutting_down() {
-        reasons.push("shutting down");
+        reasons.push("shutting down".into());
     }
     if state.host.is_degraded() {
-        reasons.push("the backend is failing");
+        reasons.push("the backend is failing".into());
     }
-    if reasons.is_empty() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "ready": false, "reasons": reasons })),
+    let (pg_reasons, lag) = super::postgres::readiness(&state.postgres);
+    reasons.extend(pg_reasons);
+    match (reasons.is_empty(), lag.is_empty()) {
+        (true, true) => (StatusCode::OK, "ready\n").into_response(),
+        (true, false) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "ready": true, "postgres": lag })),
         )
-            .into_response()
+            .into_response(),
+        (false, _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "ready": false, "reasons": reasons, "postgres": lag })),
+        )
+            .into_response(),
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 pub mod config;
 mod http;
 mod metrics;
+mod postgres;
 mod record;
 mod reload;
 
@@ -131,6 +132,7 @@ async fn serve_with<B: Backend>(
         manifests: config.manifests.clone(),
         per_tenant_metrics: config.per_tenant_metrics,
         streams: Arc::new(Vec::new()),
+        postgres: Arc::new(Vec::new()),
         recorder: match &config.record {
             Some((path, rate, max)) => Some(record::Recorder::start(path.clone(), *rate, *max)?),
             None => None,
@@ -151,8 +153,30 @@ async fn serve_with<B: Backend>(
             }
         });
     }
+    let mut pg_handles = Vec::new();
+    for source in config.postgres.clone() {
+        let handle = postgres::PgHandle {
+            slot: source.config.slot.clone(),
+            max_lag: source.max_lag,
+            stats: Arc::new(tagbust::sources::postgres::PgStats::default()),
+            failed: Arc::default(),
+        };
+        let (stats, failed) = (handle.stats.clone(), handle.failed.clone());
+        pg_handles.push(handle);
+        let (host, stop) = (host.clone(), stop_sources.clone());
+        sources.spawn(async move {
+            let slot = source.config.slot.clone();
+            if let Err(e) = tagbust::sources::postgres::run(host, source.config, stop, stats).await
+            {
+                tracing::error!(slot = %slot, error = %e, "postgres source stopped");
+                eprintln!("tagbust serve: postgres source `{slot}` stopped: {e}");
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            }
+        });
+    }
     let state = http::AppState {
         streams: Arc::new(stream_stats),
+        postgres: Arc::new(pg_handles),
         ..state
     };
     let app = http::router(state, config.max_body_bytes);
