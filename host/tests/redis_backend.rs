@@ -109,7 +109,10 @@ async fn the_layout_is_readable_from_any_client() {
         .expect("get");
     // Store time (µs), `;`, the tag field, `|`, the value (see entry.lua).
     let (time, rest) = stored.split_once(';').expect("a store time");
-    assert!(time.parse::<u64>().is_ok_and(|t| t > 1_600_000_000_000_000), "{stored}");
+    assert!(
+        time.parse::<u64>().is_ok_and(|t| t > 1_600_000_000_000_000),
+        "{stored}"
+    );
     assert_eq!(rest, "t:1:t|<k>");
     let ttl: i64 = redis::cmd("PTTL")
         .arg(format!("{p}:{{acme}}:t:t"))

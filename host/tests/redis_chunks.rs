@@ -6,12 +6,15 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[allow(dead_code, reason = "the shared contract helpers this binary does not use")]
+#[allow(
+    dead_code,
+    reason = "the shared contract helpers this binary does not use"
+)]
 mod common;
 
 use common::{entry, op};
-use tagbust::backend::redis::{RedisBackend, RedisOptions};
 use tagbust::backend::MAX_LISTED_KEYS;
+use tagbust::backend::redis::{RedisBackend, RedisOptions};
 use tagbust::{Backend, NewEntry, OpKind};
 
 /// A private server, stopped by its PID when dropped.
@@ -27,11 +30,16 @@ impl Server {
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("this test starts its own redis-server ({e}); .ci/run installs it"));
+            .unwrap_or_else(|e| {
+                panic!("this test starts its own redis-server ({e}); .ci/run installs it")
+            });
         let server = Server { port, child };
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.conn().is_err() {
-            assert!(Instant::now() < deadline, "redis-server on {port} did not start");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -48,7 +56,8 @@ impl Server {
     }
 
     fn query<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
-        cmd.query(&mut self.conn().expect("connect")).expect("query")
+        cmd.query(&mut self.conn().expect("connect"))
+            .expect("query")
     }
 
     /// `EVALSHA` calls so far.
@@ -143,7 +152,8 @@ async fn set_many_writes_what_set_writes_in_bounded_calls() {
     for e in entries() {
         one.set(e).await.expect("set");
     }
-    let many = backend(&server, "many", 16).await;
+    // A quarter of 64 for writes: 16 per call.
+    let many = backend(&server, "many", 64).await;
     let before = server.script_calls();
     many.set_many(entries()).await.expect("set_many");
     let calls = server.script_calls() - before;
@@ -177,7 +187,11 @@ async fn a_big_tag_is_drained_in_bounded_calls_with_exact_counts() {
     batch.push(entry("a", "alone", &[]));
     b.set_many(batch).await.expect("set_many");
     // Two of the tag's entries are already gone: the count stays exact.
-    let _: u64 = server.query(redis::cmd("UNLINK").arg("drain:{a}:e:big0").arg("drain:{a}:e:big99"));
+    let _: u64 = server.query(
+        redis::cmd("UNLINK")
+            .arg("drain:{a}:e:big0")
+            .arg("drain:{a}:e:big99"),
+    );
     let before = server.script_calls();
     let out = b
         .apply(&[
@@ -191,11 +205,17 @@ async fn a_big_tag_is_drained_in_bounded_calls_with_exact_counts() {
     assert!(calls >= 100 / 16, "drained over several calls: {calls}");
     assert_eq!(out[0].removed, 98);
     assert_eq!(out[0].keys.len(), MAX_LISTED_KEYS);
-    assert!(!out[0].keys.contains(&"big0".to_owned()), "only removed keys are listed");
+    assert!(
+        !out[0].keys.contains(&"big0".to_owned()),
+        "only removed keys are listed"
+    );
     assert_eq!(out[1].removed, 5);
     assert_eq!(out[2].keys, vec!["alone".to_owned()]);
     let left: Vec<String> = server.query(redis::cmd("KEYS").arg("drain:{a}:[etx]:*"));
-    assert!(left.is_empty(), "no entry, index or drain key left: {left:?}");
+    assert!(
+        left.is_empty(),
+        "no entry, index or drain key left: {left:?}"
+    );
 }
 
 #[tokio::test]
@@ -225,12 +245,19 @@ async fn a_tag_being_drained_reads_as_missing_from_the_first_call() {
         panic!("a drain version: {reply:?}");
     };
     let current: i64 = server.query(redis::cmd("GET").arg("lazy:{a}:v:t"));
-    assert_eq!(version, current, "the drain key is named by the new version");
+    assert_eq!(
+        version, current,
+        "the drain key is named by the new version"
+    );
     let drain = format!("lazy:{{a}}:x:{version}:t");
     let stored: u64 = server.query(redis::cmd("ZCARD").arg(&drain));
     assert_eq!(stored, 6, "six members wait in the drain key");
     for i in 0..10 {
-        assert_eq!(b.get("a", &format!("k{i}")).await.expect("get"), None, "k{i}");
+        assert_eq!(
+            b.get("a", &format!("k{i}")).await.expect("get"),
+            None,
+            "k{i}"
+        );
     }
     let ttl: i64 = server.query(redis::cmd("PTTL").arg(&drain));
     assert!(ttl > 0, "the drain key keeps the index's TTL: {ttl}");

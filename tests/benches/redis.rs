@@ -13,7 +13,6 @@
 //! on port 6431, `TAGBUST_BENCH_REDIS_PORT` picks another; `TAGBUST_BENCH_QUICK=1` for one
 //! sample).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -50,7 +49,9 @@ async fn write(host: &Host, tenant: &str) -> f64 {
     let cache = host.cache();
     let start = Instant::now();
     for from in (0..ENTRIES).step_by(WRITE_BATCH) {
-        let batch = (from..from + WRITE_BATCH).map(|i| entry(tenant, i)).collect();
+        let batch = (from..from + WRITE_BATCH)
+            .map(|i| entry(tenant, i))
+            .collect();
         cache.set_many(batch).await.expect("set_many");
     }
     ENTRIES as f64 / start.elapsed().as_secs_f64()
@@ -129,7 +130,10 @@ async fn latency(host: &Host, seconds: u64) -> Vec<f64> {
         let host = host.clone();
         tasks.push(tokio::spawn(async move {
             let report = host.submit(events).await.expect("submit");
-            assert_eq!(report.keys_removed, 10, "each event removes an existing key");
+            assert_eq!(
+                report.keys_removed, 10,
+                "each event removes an existing key"
+            );
             due.elapsed().as_secs_f64() * 1e3
         }));
     }
@@ -174,7 +178,8 @@ fn main() {
         "tagbust redis benchmark against a private redis-server on port {port}: {samples} sample(s), {ENTRIES} entries, {TAGS} tags\n"
     );
     let (mut sf_w, mut sf_i, mut sf_wc, mut sf_ic) = (vec![], vec![], vec![], vec![]);
-    let (mut tb_w, mut tb_s, mut tb_i, mut tb_wc, mut tb_ic) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut tb_w, mut tb_s, mut tb_i, mut tb_wc, mut tb_ic) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let mut ul = vec![];
     for _ in 0..samples {
         if let Some(symfony) = &symfony {
@@ -234,12 +239,17 @@ fn main() {
     }
     let slow = server.slowlog();
     println!(
-        "\nSLOWLOG (calls over 1 ms) during the writes and invalidations: {} of tagbust's, {} of Symfony's; longest tagbust call {} µs",
+        "\nSLOWLOG (calls over 1 ms) during the writes and invalidations: {} of tagbust's, {} of the UNLINK baseline's, {} of Symfony's; longest tagbust call {} µs",
         slow.ours.len(),
+        slow.baseline.len(),
         slow.peer,
         slow.longest_ours
     );
-    for line in slow.ours.iter().take(5) {
+    let mut ours = slow.ours.clone();
+    ours.sort_by_key(|l| {
+        std::cmp::Reverse(l.split(' ').next().and_then(|n| n.parse::<u64>().ok()))
+    });
+    for line in ours.iter().take(8) {
         println!("  {line}");
     }
 
@@ -260,8 +270,12 @@ fn main() {
     }
     let slow = server.slowlog();
     println!(
-        "SLOWLOG during the latency runs: {} of tagbust's calls over 1 ms",
-        slow.ours.len()
+        "SLOWLOG during the latency runs: {} of tagbust's calls over 1 ms (longest {} µs)",
+        slow.ours.len(),
+        slow.longest_ours
     );
+    for line in slow.ours.iter().take(5) {
+        println!("  {line}");
+    }
     runtime.block_on(host.shutdown()).expect("shutdown");
 }

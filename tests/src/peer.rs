@@ -17,14 +17,22 @@ impl Private {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
-            .args(["--slowlog-log-slower-than", "1000", "--slowlog-max-len", "10000"])
+            .args([
+                "--slowlog-log-slower-than",
+                "1000",
+                "--slowlog-max-len",
+                "10000",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("the Redis benchmark starts its own redis-server: {e}"));
         let server = Private { port, child };
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.conn().is_err() {
-            assert!(Instant::now() < deadline, "redis-server on {port} did not start");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -61,8 +69,8 @@ impl Private {
             .expect("flushdb");
     }
 
-    /// The calls over 1 ms since the last call (and resets the log): tagbust's (`EVALSHA`
-    /// of its scripts, named by their first key) and the peer's (anything else).
+    /// The calls over 1 ms since the last call (and resets the log): tagbust's (its keys
+    /// start with `tbbench:`), the baseline's `UNLINK`s, and the peer's (anything else).
     pub fn slowlog(&self) -> Slow {
         let mut conn = self.conn().expect("connect");
         let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
@@ -87,10 +95,19 @@ impl Private {
                 .get(3)
                 .and_then(|v| redis::from_redis_value(v.clone()).ok())
                 .unwrap_or_default();
-            if args.iter().any(|a| a.starts_with("tbbench:")) {
+            let shown: Vec<&str> = args.iter().take(6).map(String::as_str).collect();
+            let line = format!("{micros} µs: {}", shown.join(" "));
+            let ours = args.iter().any(|a| a.starts_with("tbbench:"));
+            if ours
+                && args
+                    .first()
+                    .is_some_and(|c| c.eq_ignore_ascii_case("UNLINK"))
+            {
+                // The baseline's own multi-key UNLINK.
+                slow.baseline.push(line);
+            } else if ours {
                 slow.longest_ours = slow.longest_ours.max(micros);
-                let shown: Vec<&str> = args.iter().take(6).map(String::as_str).collect();
-                slow.ours.push(format!("{micros} µs: {}", shown.join(" ")));
+                slow.ours.push(line);
             } else {
                 slow.peer += 1;
             }
@@ -109,7 +126,10 @@ impl Drop for Private {
 /// What `SLOWLOG` held.
 #[derive(Default)]
 pub struct Slow {
+    /// tagbust's calls (scripts, the sweeper's scans).
     pub ours: Vec<String>,
+    /// The bench's multi-key `UNLINK` baseline.
+    pub baseline: Vec<String>,
     pub longest_ours: i64,
     pub peer: usize,
 }
@@ -154,7 +174,10 @@ impl Symfony {
             String::from_utf8_lossy(&out.stderr)
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("symfony.php JSON");
-        let num = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("symfony.php: no {k}"));
+        let num = |k: &str| {
+            v[k].as_f64()
+                .unwrap_or_else(|| panic!("symfony.php: no {k}"))
+        };
         assert_eq!(num("keys_left"), 0.0, "Symfony removed every entry");
         PeerRun {
             writes: entries as f64 / num("write_seconds"),

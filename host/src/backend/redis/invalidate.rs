@@ -1,6 +1,8 @@
 //! Sending invalidations: batches as pipelines of script calls, patterns as cost-guarded
 //! scans, and retries with backoff on connection errors.
 
+use std::sync::atomic::Ordering;
+
 use futures_util::future::try_join_all;
 use redis::Value;
 
@@ -53,7 +55,9 @@ impl RedisBackend {
             groups.push(&run[start..start + len]);
             start += len;
         }
-        let sends = groups.into_iter().map(|ops| self.tenant_run(conn.clone(), ops));
+        let sends = groups
+            .into_iter()
+            .map(|ops| self.tenant_run(conn.clone(), ops));
         Ok(try_join_all(sends).await?.into_iter().flatten().collect())
     }
 
@@ -79,7 +83,7 @@ impl RedisBackend {
             .collect();
         while !work.is_empty() {
             let now = now_ms();
-            let calls: Vec<&[Work]> = work.chunks(OPS_PER_CALL).collect();
+            let calls = self.cut(&work);
             let sends = calls.chunks(CALLS_PER_PIPELINE).map(|group| {
                 let mut pipe = redis::pipe();
                 for call in group {
@@ -110,6 +114,7 @@ impl RedisBackend {
                 next.extend(call[applied..].iter().cloned());
             }
             next.sort_by_key(|w| w.at);
+            self.learn(&work, &next, ops, &outcomes);
             work = next;
         }
         for (op, outcome) in ops.iter().zip(&mut outcomes) {
@@ -118,6 +123,55 @@ impl RedisBackend {
             }
         }
         Ok(outcomes)
+    }
+
+    /// Cuts `work` into calls whose expected entries fit `entries_per_call`: a key or
+    /// version weighs 1, a tag what tags have held on average lately, a drain the whole
+    /// budget; at most [`OPS_PER_CALL`] operations per call. A call that finds more than it
+    /// expected applies what fits and leaves the rest for the next round.
+    fn cut<'w>(&self, work: &'w [Work]) -> Vec<&'w [Work]> {
+        let budget = self.options.entries_per_call.max(1) as u64;
+        let tag = self.tag_weight.load(Ordering::Relaxed).clamp(1, budget);
+        let mut calls = Vec::new();
+        let (mut start, mut used) = (0, 0);
+        for (i, w) in work.iter().enumerate() {
+            let weight = match w.kind {
+                "tag" => tag,
+                "drain" => budget,
+                _ => 1,
+            };
+            if i > start && (used + weight > budget || i - start == OPS_PER_CALL) {
+                calls.push(&work[start..i]);
+                (start, used) = (i, 0);
+            }
+            used += weight;
+        }
+        if start < work.len() {
+            calls.push(&work[start..]);
+        }
+        calls
+    }
+
+    /// Updates the average entries per tag (a moving average, 1/4 per round) from the tags
+    /// this round finished.
+    fn learn(&self, sent: &[Work], left: &[Work], ops: &[Op], outcomes: &[OpOutcome]) {
+        let pending: std::collections::HashSet<usize> = left.iter().map(|w| w.at).collect();
+        let (mut sum, mut n) = (0u64, 0u64);
+        for w in sent
+            .iter()
+            .filter(|w| w.kind == "tag" && !pending.contains(&w.at))
+        {
+            if ops.get(w.at).is_some_and(|op| op.kind == OpKind::Tag) {
+                sum += outcomes.get(w.at).map_or(0, |o| o.removed);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            let seen = (sum / n).max(1);
+            let old = self.tag_weight.load(Ordering::Relaxed);
+            self.tag_weight
+                .store((old * 3 + seen).div_ceil(4), Ordering::Relaxed);
+        }
     }
 
     /// One `invalidate.lua` call for `work` (all of the tenant of `prefix`).
@@ -298,7 +352,9 @@ fn read_call(
         Some(Value::Int(n)) => Ok(u64::try_from(n).unwrap_or(0)),
         _ => Err(malformed()),
     };
-    let applied = usize::try_from(int()?).unwrap_or(usize::MAX).min(call.len());
+    let applied = usize::try_from(int()?)
+        .unwrap_or(usize::MAX)
+        .min(call.len());
     drop(int);
     for w in &call[..applied] {
         let mut int = || match items.next() {

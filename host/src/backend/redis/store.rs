@@ -13,6 +13,10 @@ use crate::backend::{BackendError, NewEntry};
 /// so the host encodes one while Redis runs another.
 const CALLS_PER_PIPELINE: usize = 8;
 
+/// What writing an entry, a tag or a dependency costs Redis against unlinking one entry:
+/// a write call takes `entries_per_call / WRITE_COST` of them.
+const WRITE_COST: usize = 4;
+
 /// Score of a member without expiry (2^53 - 1).
 const FOREVER: u64 = 9_007_199_254_740_991;
 
@@ -111,11 +115,11 @@ fn weight(entry: &NewEntry) -> usize {
 }
 
 impl RedisBackend {
-    /// Stores `entries`: runs of one tenant cut into calls of at most `entries_per_call`
-    /// (weighed by [`weight`]), calls grouped into pipelines sent concurrently.
+    /// Stores `entries`: runs of one tenant cut into calls of at most `entries_per_call /
+    /// WRITE_COST` (weighed by [`weight`]), calls grouped into pipelines sent concurrently.
     pub(super) async fn store_many(&self, entries: &[NewEntry]) -> Result<(), BackendError> {
         let now = now_ms();
-        let budget = self.options.entries_per_call.max(1);
+        let budget = (self.options.entries_per_call / WRITE_COST).max(1);
         let mut calls: Vec<&[NewEntry]> = Vec::new();
         let mut start = 0;
         while start < entries.len() {
