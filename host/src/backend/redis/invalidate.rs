@@ -166,8 +166,8 @@ impl RedisBackend {
                 n += 1;
             }
         }
-        if n > 0 {
-            let seen = (sum / n).max(1);
+        if let Some(seen) = sum.checked_div(n) {
+            let seen = seen.max(1);
             let old = self.tag_weight.load(Ordering::Relaxed);
             self.tag_weight
                 .store((old * 3 + seen).div_ceil(4), Ordering::Relaxed);
@@ -348,20 +348,15 @@ fn read_call(
         return Err(malformed());
     };
     let mut items = items.into_iter();
-    let mut int = || match items.next() {
+    let int = |items: &mut std::vec::IntoIter<Value>| match items.next() {
         Some(Value::Int(n)) => Ok(u64::try_from(n).unwrap_or(0)),
         _ => Err(malformed()),
     };
-    let applied = usize::try_from(int()?)
+    let applied = usize::try_from(int(&mut items)?)
         .unwrap_or(usize::MAX)
         .min(call.len());
-    drop(int);
     for w in &call[..applied] {
-        let mut int = || match items.next() {
-            Some(Value::Int(n)) => Ok(u64::try_from(n).unwrap_or(0)),
-            _ => Err(malformed()),
-        };
-        let (removed, drain, listed) = (int()?, int()?, int()?);
+        let (removed, drain, listed) = (int(&mut items)?, int(&mut items)?, int(&mut items)?);
         let outcome = outcomes.get_mut(w.at).ok_or_else(malformed)?;
         outcome.removed += removed;
         for _ in 0..listed {
