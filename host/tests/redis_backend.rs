@@ -103,12 +103,17 @@ async fn the_layout_is_readable_from_any_client() {
     );
     let client = redis::Client::open(url()).expect("url");
     let mut conn = client.get_connection().expect("connect");
-    let value: Vec<u8> = redis::cmd("HGET")
+    let stored: String = redis::cmd("GET")
         .arg(format!("{p}:{{acme}}:e:k"))
-        .arg("v")
         .query(&mut conn)
-        .expect("hget");
-    assert_eq!(value, b"<k>");
+        .expect("get");
+    // Store time (µs), `;`, the tag field, `|`, the value (see entry.lua).
+    let (time, rest) = stored.split_once(';').expect("a store time");
+    assert!(
+        time.parse::<u64>().is_ok_and(|t| t > 1_600_000_000_000_000),
+        "{stored}"
+    );
+    assert_eq!(rest, "t:1:t|<k>");
     let ttl: i64 = redis::cmd("PTTL")
         .arg(format!("{p}:{{acme}}:t:t"))
         .query(&mut conn)

@@ -1,194 +1,281 @@
-//! Redis: sustained key invalidations per second through the backend, side by side in the same
-//! run with `redis-benchmark -P 16` sending `UNLINK` to the same server (the practical limit);
-//! and the latency from submit to keys gone for `immediate` at 10,000 events/s.
+//! Redis, side by side in one run on a private server (no persistence, `SLOWLOG` threshold
+//! 1 ms): tagged writes and tag invalidation through the API a user calls, against Symfony
+//! Cache's `RedisTagAwareAdapter` doing the same work (`tests/peers/symfony.php`, when PHP and
+//! Debian's `php-redis` and `php-symfony-cache` are installed: `scripts/bench-symfony.sh`
+//! installs them) and against multi-key `UNLINK` of the same, existing keys on the same
+//! connection and batch size (the limit); the Redis CPU per entry of each; every script call
+//! slower than 1 ms (`SLOWLOG`); and submit → keys gone for `immediate` at 10,000 events/s.
 //!
-//! Run: `cargo bench --locked -p tagbust-tests --bench redis` (needs redis-server and
-//! redis-benchmark; `TAGBUST_BENCH_REDIS` picks the server, default
-//! `redis://127.0.0.1:6379/12`; keys use the prefixes `tbbench` and `tbbench-rb`).
+//! Workload (the issue's): 100,000 entries of 100 bytes, entry i tagged `t{i % 1000}`, one
+//! hour TTL, written in batches of 1,000; then every tag invalidated, 100 tags per call.
+//!
+//! Run: `cargo bench --locked -p tagbust-tests --bench redis` (needs `redis-server`; starts it
+//! on port 6431, `TAGBUST_BENCH_REDIS_PORT` picks another; `TAGBUST_BENCH_QUICK=1` for one
+//! sample).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use tagbust::backend::{RedisBackend, RedisOptions};
-use tagbust::{
-    Backend, BoundRule, HostOptions, Op, OpKind, RuleSet, Tagbust, TenantSetup, Tenants,
-};
+use tagbust::{NewEntry, Tagbust, Target};
 use tagbust_tests::bench::median;
-use tagbust_tests::{components, emit, load};
+use tagbust_tests::{echo_host_on, emit};
 
-const KEYS: usize = 20_000;
-const BATCH: usize = 1_000;
+use tagbust_tests::peer::{Private, Symfony};
 
-fn seed(url: &str) {
-    let client = redis::Client::open(url).expect("url");
-    let mut conn = client.get_connection().expect("connect");
-    let mut pipe = redis::pipe();
-    for i in 0..KEYS {
-        pipe.cmd("HSET")
-            .arg(format!("tbbench:{{a}}:e:k{i}"))
-            .arg("v")
-            .arg("x")
-            .ignore();
+const ENTRIES: usize = 100_000;
+const TAGS: usize = 1_000;
+const TAGS_PER_CALL: usize = 100;
+const WRITE_BATCH: usize = 1_000;
+/// Single `set` calls in flight at once (its own, smaller run).
+const IN_FLIGHT: usize = 1_000;
+const SINGLE_SETS: usize = 20_000;
+
+fn entry(tenant: &str, i: usize) -> NewEntry {
+    NewEntry {
+        tenant: tenant.into(),
+        key: format!("k{i}"),
+        value: vec![b'x'; 100],
+        tags: vec![format!("t{}", i % TAGS)],
+        ttl: Some(Duration::from_secs(3600)),
+        depends_on: Vec::new(),
     }
-    let () = pipe.query(&mut conn).expect("seed");
 }
 
-fn redis_benchmark(url: &str) -> f64 {
-    let info = redis::Client::open(url)
-        .expect("url")
-        .get_connection_info()
-        .clone();
-    let (host, port) = match info.addr() {
-        redis::ConnectionAddr::Tcp(h, p) => (h.clone(), *p),
-        other => panic!("tcp only: {other:?}"),
-    };
-    let out = std::process::Command::new("redis-benchmark")
-        .args([
-            "-h",
-            &host,
-            "-p",
-            &port.to_string(),
-            "-n",
-            "200000",
-            "-P",
-            "16",
-            "-q",
-        ])
-        .args(["UNLINK", "tbbench-rb:__rand_int__"])
-        .output()
-        .expect("redis-benchmark (Debian's redis-tools)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    // "UNLINK tbbench-rb:__rand_int__: 123456.79 requests per second, p50=…"
-    text.split("requests per second")
-        .next()
-        .and_then(|s| s.rsplit(": ").next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("cannot read redis-benchmark output: {text}"))
+type Host = Tagbust<RedisBackend>;
+
+/// Entries per second of `set_many` in batches of [`WRITE_BATCH`].
+async fn write(host: &Host, tenant: &str) -> f64 {
+    let cache = host.cache();
+    let start = Instant::now();
+    for from in (0..ENTRIES).step_by(WRITE_BATCH) {
+        let batch = (from..from + WRITE_BATCH)
+            .map(|i| entry(tenant, i))
+            .collect();
+        cache.set_many(batch).await.expect("set_many");
+    }
+    ENTRIES as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Entries per second of single `set` calls, [`IN_FLIGHT`] at once.
+async fn write_single(host: &Host, tenant: &str) -> f64 {
+    let cache = host.cache();
+    let start = Instant::now();
+    futures_util::stream::iter(0..SINGLE_SETS)
+        .map(|i| {
+            let cache = cache.clone();
+            async move { cache.set(entry(tenant, i)).await.expect("set") }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<Vec<()>>()
+        .await;
+    SINGLE_SETS as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Keys removed per second by `Tagbust::invalidate`, [`TAGS_PER_CALL`] tags per call.
+async fn invalidate(host: &Host, tenant: &str) -> f64 {
+    let start = Instant::now();
+    let mut removed = 0;
+    for from in (0..TAGS).step_by(TAGS_PER_CALL) {
+        let targets = (from..from + TAGS_PER_CALL)
+            .map(|t| Target::tag(format!("t{t}")))
+            .collect();
+        let report = host.invalidate(tenant, targets).await.expect("invalidate");
+        removed += report.keys_removed;
+    }
+    let rate = removed as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(removed as usize, ENTRIES, "every entry removed");
+    rate
+}
+
+/// Keys removed per second by `UNLINK` of the same existing entries, one command per tag
+/// (its 100 keys), [`TAGS_PER_CALL`] commands per pipeline, on a connection like the
+/// backend's (redis-rs's multiplexed `ConnectionManager`).
+async fn unlink(conn: &mut redis::aio::ConnectionManager, tenant: &str) -> f64 {
+    let start = Instant::now();
+    let mut removed = 0u64;
+    for from in (0..TAGS).step_by(TAGS_PER_CALL) {
+        let mut pipe = redis::pipe();
+        for t in from..from + TAGS_PER_CALL {
+            let keys: Vec<String> = (t..ENTRIES)
+                .step_by(TAGS)
+                .map(|i| format!("tbbench:{{{tenant}}}:e:k{i}"))
+                .collect();
+            pipe.cmd("UNLINK").arg(keys);
+        }
+        let counts: Vec<u64> = pipe.query_async(conn).await.expect("unlink");
+        removed += counts.iter().sum::<u64>();
+    }
+    let rate = removed as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(removed as usize, ENTRIES, "every seeded key existed");
+    rate
+}
+
+/// Submit → keys gone for `immediate` at 10,000 events/s (batches of 10 each millisecond,
+/// open loop), each event removing one existing key; latencies in ms.
+async fn latency(host: &Host, seconds: u64) -> Vec<f64> {
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut n = 0usize;
+    let mut tasks = Vec::new();
+    while start.elapsed() < Duration::from_secs(seconds) {
+        let due = tick.tick().await;
+        let events = (0..10)
+            .map(|_| {
+                n += 1;
+                emit("lat", &format!("key=k{}", n % ENTRIES))
+            })
+            .collect();
+        let host = host.clone();
+        tasks.push(tokio::spawn(async move {
+            let report = host.submit(events).await.expect("submit");
+            assert_eq!(
+                report.keys_removed, 10,
+                "each event removes an existing key"
+            );
+            due.elapsed().as_secs_f64() * 1e3
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        latencies.push(task.await.expect("submit task"));
+    }
+    latencies.sort_by(f64::total_cmp);
+    latencies
 }
 
 fn main() {
-    let url =
-        std::env::var("TAGBUST_BENCH_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/12".into());
+    let port = std::env::var("TAGBUST_BENCH_REDIS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(6431);
     let quick = std::env::var_os("TAGBUST_BENCH_QUICK").is_some();
-    let samples = if quick { 3 } else { 7 };
+    let samples = if quick { 1 } else { 5 };
+    let server = Private::start(port);
+    let url = server.url();
+    let symfony = Symfony::find();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let backend = runtime
-        .block_on(RedisBackend::connect(
-            &url,
-            RedisOptions {
-                prefix: "tbbench".into(),
-                ..RedisOptions::default()
-            },
-        ))
-        .expect("connect");
-    println!("tagbust redis benchmark against {url}: {samples} samples\n");
-
-    let mut ours = Vec::new();
-    let mut limit = Vec::new();
-    for _ in 0..samples {
-        seed(&url);
-        let ops: Vec<Op> = (0..KEYS)
-            .map(|i| Op {
-                tenant: "a".into(),
-                kind: OpKind::Key,
-                value: format!("k{i}"),
-            })
-            .collect();
-        let start = Instant::now();
-        let removed: u64 = runtime.block_on(async {
-            let mut removed = 0;
-            for chunk in ops.chunks(BATCH) {
-                let out = backend.apply(chunk).await.expect("apply");
-                removed += out.iter().map(|o| o.removed).sum::<u64>();
-            }
-            removed
-        });
-        assert_eq!(removed as usize, KEYS, "every seeded key removed");
-        ours.push(KEYS as f64 / start.elapsed().as_secs_f64());
-        limit.push(redis_benchmark(&url));
-    }
-    let (o, l) = (median(ours), median(limit));
-    println!("key invalidations applied (batches of {BATCH})   median {o:>10.0} keys/s");
-    println!("redis-benchmark -P 16 UNLINK                 median {l:>10.0} ops/s");
-    println!(
-        "ratio                                        {:>17.1}%\n",
-        100.0 * o / l
-    );
-
-    // Latency: immediate invalidations submitted at 10,000 events/s (10 per millisecond),
-    // from the moment each batch was due until submit returned (its keys are gone then).
-    let rules = RuleSet::new(vec![BoundRule::new(load(components::ECHO))]);
     let host = runtime.block_on(async {
-        Tagbust::builder(Arc::new(
-            RedisBackend::connect(
-                &url,
-                RedisOptions {
-                    prefix: "tbbench".into(),
-                    ..RedisOptions::default()
-                },
-            )
+        let options = RedisOptions {
+            prefix: "tbbench".into(),
+            ..RedisOptions::default()
+        };
+        let backend = RedisBackend::connect(&url, options).await.expect("connect");
+        echo_host_on(backend, Default::default(), Default::default())
+    });
+    let mut conn = runtime.block_on(async {
+        let client = redis::Client::open(url.as_str()).expect("url");
+        redis::aio::ConnectionManager::new(client)
             .await
-            .expect("connect"),
-        ))
-        .tenants(Tenants::new(TenantSetup::new(rules)))
-        .options(HostOptions::default())
-        .build()
-        .expect("host builds")
+            .expect("connect")
     });
-    let seconds = if quick { 1 } else { 3 };
-    // Open loop, as requests arrive at a service: each batch is submitted on its own task when
-    // due, whether or not earlier ones are done, and timed from when it was due.
-    let latencies = runtime.block_on(async {
-        let start = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_millis(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut n = 0u64;
-        let mut tasks = Vec::new();
-        while start.elapsed() < Duration::from_secs(seconds) {
-            let due = tick.tick().await;
-            let events = (0..10)
-                .map(|_| {
-                    n += 1;
-                    emit("a", &format!("key=k{}", n % KEYS as u64))
-                })
-                .collect();
-            let host = host.clone();
-            tasks.push(tokio::spawn(async move {
-                host.submit(events).await.expect("submit");
-                due.elapsed().as_secs_f64() * 1e3
-            }));
-        }
-        let mut latencies = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            latencies.push(task.await.expect("submit task"));
-        }
-        latencies
-    });
-    let mut sorted = latencies.clone();
-    sorted.sort_by(f64::total_cmp);
-    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q) as usize];
     println!(
-        "submit → keys gone at 10,000 events/s ({} batches of 10): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        sorted.len(),
-        at(0.5),
-        at(0.99),
-        at(1.0)
+        "tagbust redis benchmark against a private redis-server on port {port}: {samples} sample(s), {ENTRIES} entries, {TAGS} tags\n"
     );
-    runtime.block_on(host.shutdown()).expect("shutdown");
-    // Leave nothing behind.
-    let client = redis::Client::open(url.as_str()).expect("url");
-    let mut conn = client.get_connection().expect("connect");
-    for pattern in ["tbbench:*", "tbbench-rb:*"] {
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(pattern)
-            .query(&mut conn)
-            .unwrap_or_default();
-        for chunk in keys.chunks(1000) {
-            let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut conn);
+    let (mut sf_w, mut sf_i, mut sf_wc, mut sf_ic) = (vec![], vec![], vec![], vec![]);
+    let (mut tb_w, mut tb_s, mut tb_i, mut tb_wc, mut tb_ic) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut ul = vec![];
+    for _ in 0..samples {
+        if let Some(symfony) = &symfony {
+            let run = symfony.run(&server, ENTRIES, TAGS, TAGS_PER_CALL);
+            sf_w.push(run.writes);
+            sf_i.push(run.invalidations);
+            sf_wc.push(run.write_cpu_us / ENTRIES as f64);
+            sf_ic.push(run.invalidate_cpu_us / ENTRIES as f64);
         }
+        runtime.block_on(async {
+            let cpu = server.cpu_us();
+            tb_w.push(write(&host, "a").await);
+            tb_wc.push((server.cpu_us() - cpu) / ENTRIES as f64);
+            let cpu = server.cpu_us();
+            tb_i.push(invalidate(&host, "a").await);
+            tb_ic.push((server.cpu_us() - cpu) / ENTRIES as f64);
+            tb_s.push(write_single(&host, "s").await);
+            write(&host, "a").await;
+            ul.push(unlink(&mut conn, "a").await);
+        });
+        server.flush();
     }
+    let row = |name: &str, v: Vec<f64>, unit: &str| {
+        let m = median(v);
+        println!("{name:<58} median {m:>10.0} {unit}");
+        m
+    };
+    let rowf = |name: &str, v: Vec<f64>| {
+        let m = median(v);
+        println!("{name:<58} median {m:>10.2} µs");
+        m
+    };
+    println!("tagged writes, batches of {WRITE_BATCH}");
+    let w = row("  tagbust Cache::set_many", tb_w, "entries/s");
+    row(
+        &format!("  tagbust Cache::set, {IN_FLIGHT} in flight"),
+        tb_s,
+        "entries/s",
+    );
+    rowf("  tagbust Redis CPU per entry", tb_wc);
+    if symfony.is_some() {
+        let s = row("  Symfony RedisTagAwareAdapter (commit)", sf_w, "entries/s");
+        rowf("  Symfony Redis CPU per entry", sf_wc);
+        println!("  ratio tagbust / Symfony {:>45.2}×", w / s);
+    }
+    println!("tag invalidation, {TAGS_PER_CALL} tags per call");
+    let i = row("  tagbust Tagbust::invalidate", tb_i, "keys/s");
+    rowf("  tagbust Redis CPU per key", tb_ic);
+    let u = row("  UNLINK of the same keys, 100 per command", ul, "keys/s");
+    println!("  ratio tagbust / UNLINK {:>45.0}%", 100.0 * i / u);
+    if symfony.is_some() {
+        let s = row("  Symfony invalidateTags", sf_i, "keys/s");
+        rowf("  Symfony Redis CPU per key", sf_ic);
+        println!("  ratio tagbust / Symfony {:>45.2}×", i / s);
+    } else {
+        println!("  (Symfony skipped: run scripts/bench-symfony.sh, which installs it)");
+    }
+    let slow = server.slowlog();
+    println!(
+        "\nSLOWLOG (calls over 1 ms) during the writes and invalidations: {} of tagbust's, {} of the UNLINK baseline's, {} of Symfony's; longest tagbust call {} µs",
+        slow.ours.len(),
+        slow.baseline.len(),
+        slow.peer,
+        slow.longest_ours
+    );
+    let mut ours = slow.ours.clone();
+    ours.sort_by_key(|l| {
+        std::cmp::Reverse(l.split(' ').next().and_then(|n| n.parse::<u64>().ok()))
+    });
+    for line in ours.iter().take(8) {
+        println!("  {line}");
+    }
+
+    // Latency: three runs in a row, each on freshly written keys.
+    let seconds = if quick { 1 } else { 3 };
+    for run in 1..=3 {
+        runtime.block_on(write(&host, "lat"));
+        let l = runtime.block_on(latency(&host, seconds));
+        let at = |q: f64| l[((l.len() - 1) as f64 * q) as usize];
+        println!(
+            "submit → keys gone at 10,000 events/s, run {run} ({} batches of 10): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            l.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+        server.flush();
+    }
+    let slow = server.slowlog();
+    println!(
+        "SLOWLOG during the latency runs: {} of tagbust's calls over 1 ms (longest {} µs)",
+        slow.ours.len(),
+        slow.longest_ours
+    );
+    for line in slow.ours.iter().take(5) {
+        println!("  {line}");
+    }
+    runtime.block_on(host.shutdown()).expect("shutdown");
 }

@@ -182,6 +182,14 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
+    async fn set_many(&self, entries: Vec<NewEntry>) -> Result<(), BackendError> {
+        let mut state = self.lock();
+        for entry in entries {
+            self.store(&mut state, entry);
+        }
+        Ok(())
+    }
+
     async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         let mut state = self.lock();
         let Some(cache) = state.tenants.get_mut(tenant) else {

@@ -144,6 +144,15 @@ pub trait Backend: Send + Sync + 'static {
     /// from a database).
     fn set(&self, entry: NewEntry) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// Stores many entries unconditionally, as `set` would one by one; a backend that can
+    /// write them in fewer round trips does (Redis: a few script calls per thousand). Not
+    /// atomic as a whole: on an error some entries may be stored, and sending the batch again
+    /// is safe.
+    fn set_many(
+        &self,
+        entries: Vec<NewEntry>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
     /// Reads an entry; expired and lazily-invalidated entries are misses.
     fn get(
         &self,

@@ -65,6 +65,17 @@ impl<B: Backend> Cache<B> {
         self.backend.set(entry).await
     }
 
+    /// Stores many entries unconditionally, in as few round trips as the backend allows
+    /// (Redis: one pipeline of script calls, each a few hundred entries). Every tenant is
+    /// checked before anything is stored. Not atomic as a whole: after an error some entries
+    /// may be stored, and sending the same batch again is safe.
+    pub async fn set_many(&self, entries: Vec<NewEntry>) -> Result<(), BackendError> {
+        for entry in &entries {
+            valid_tenant(&entry.tenant)?;
+        }
+        self.backend.set_many(entries).await
+    }
+
     /// Reads an entry, counting hits and misses.
     pub async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         valid_tenant(tenant)?;

@@ -188,6 +188,10 @@ impl<B: Backend> Backend for Recording<B> {
         self.inner.set(entry).await
     }
 
+    async fn set_many(&self, entries: Vec<NewEntry>) -> Result<(), BackendError> {
+        self.inner.set_many(entries).await
+    }
+
     async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         self.inner.get(tenant, key).await
     }

@@ -1,6 +1,8 @@
 //! Sending invalidations: batches as pipelines of script calls, patterns as cost-guarded
 //! scans, and retries with backoff on connection errors.
 
+use std::sync::atomic::Ordering;
+
 use futures_util::future::try_join_all;
 use redis::Value;
 
@@ -23,6 +25,7 @@ impl RedisBackend {
             .arg(now_ms())
             .arg(self.lease_ttl_ms())
             .arg(self.options.max_cascade_keys)
+            .arg(1)
             .arg("epoch")
             .arg("")
             .invoke_async(conn)
@@ -31,82 +34,175 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// Sends tag, key and version operations: up to [`OPS_PER_CALL`] consecutive operations
-    /// of one tenant per script call, calls grouped into pipelines of one tenant each (one
-    /// Cluster slot), and the pipelines sent concurrently. The outcomes come back in `run`'s
-    /// order.
+    /// Sends tag, key and version operations: per run of one tenant (one Cluster slot), up
+    /// to [`OPS_PER_CALL`] operations per script call, calls grouped into pipelines sent
+    /// concurrently. A call applies what fits its budget of entries and says how far it got;
+    /// the rest, and the drains of big tags, go out in the next round. The outcomes come back
+    /// in `run`'s order.
     pub(super) async fn pipeline(
         &self,
         conn: &mut Conn,
         run: &[Op],
     ) -> Result<Vec<OpOutcome>, BackendError> {
-        let now = now_ms();
-        // (start, end) of each pipeline's operations in `run`.
-        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut groups: Vec<&[Op]> = Vec::new();
         let mut start = 0;
         while start < run.len() {
             let tenant = &run[start].tenant;
             let len = run[start..]
                 .iter()
-                .take(OPS_PER_CALL * CALLS_PER_PIPELINE)
                 .take_while(|o| &o.tenant == tenant)
                 .count();
-            groups.push((start, start + len));
+            groups.push(&run[start..start + len]);
             start += len;
         }
-        let sends = groups.iter().map(|&(from, to)| {
-            let mut conn = conn.clone();
-            async move {
-                let ops = &run[from..to];
-                let mut pipe = redis::pipe();
-                for call in ops.chunks(OPS_PER_CALL) {
-                    self.call(&mut pipe, call, now);
-                }
-                let replies = self.send(&mut conn, &pipe).await?;
-                let mut outcomes = Vec::with_capacity(ops.len());
-                for (reply, call) in replies.into_iter().zip(ops.chunks(OPS_PER_CALL)) {
-                    outcomes.extend(read_outcomes(reply, call)?);
-                }
-                Ok::<_, BackendError>(outcomes)
-            }
-        });
+        let sends = groups
+            .into_iter()
+            .map(|ops| self.tenant_run(conn.clone(), ops));
         Ok(try_join_all(sends).await?.into_iter().flatten().collect())
     }
 
-    /// One `invalidate.lua` call for `ops` (all of one tenant).
-    fn call(&self, pipe: &mut redis::Pipeline, ops: &[Op], now: u64) {
-        let Some(first) = ops.first() else { return };
+    /// Applies `ops`, all of one tenant, in rounds until every operation and drain is done.
+    async fn tenant_run(&self, conn: Conn, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
+        let Some(first) = ops.first() else {
+            return Ok(Vec::new());
+        };
         let prefix = self.prefix(&first.tenant);
+        let mut outcomes = vec![OpOutcome::default(); ops.len()];
+        let mut work: Vec<Work> = ops
+            .iter()
+            .enumerate()
+            .map(|(at, op)| Work {
+                at,
+                kind: match op.kind {
+                    OpKind::Tag => "tag",
+                    OpKind::Key => "key",
+                    _ => "version",
+                },
+                value: op.value.clone(),
+            })
+            .collect();
+        while !work.is_empty() {
+            let now = now_ms();
+            let calls = self.cut(&work);
+            let sends = calls.chunks(CALLS_PER_PIPELINE).map(|group| {
+                let mut pipe = redis::pipe();
+                for call in group {
+                    self.call(&mut pipe, &prefix, call, now);
+                }
+                let conn = conn.clone();
+                async move {
+                    self.retrying(|| {
+                        let mut conn = conn.clone();
+                        let pipe = &pipe;
+                        async move {
+                            self.send_script(&mut conn, pipe, &self.scripts.invalidate)
+                                .await
+                        }
+                    })
+                    .await
+                }
+            });
+            let replies = try_join_all(sends).await?.into_iter().flatten();
+            let mut next = Vec::new();
+            for (reply, call) in replies.zip(&calls) {
+                let applied = read_call(reply, call, ops, &mut outcomes, &mut next)?;
+                if applied == 0 {
+                    return Err(BackendError::Refused(
+                        "invalidate.lua applied nothing of a call".into(),
+                    ));
+                }
+                next.extend(call[applied..].iter().cloned());
+            }
+            next.sort_by_key(|w| w.at);
+            self.learn(&work, &next, ops, &outcomes);
+            work = next;
+        }
+        for (op, outcome) in ops.iter().zip(&mut outcomes) {
+            if op.kind == OpKind::Key && outcome.removed > 0 && outcome.keys.is_empty() {
+                outcome.keys.push(op.value.clone());
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Cuts `work` into calls whose expected entries fit `entries_per_call`: a key or
+    /// version weighs 1, a tag what tags have held on average lately, a drain the whole
+    /// budget; at most [`OPS_PER_CALL`] operations per call. A call that finds more than it
+    /// expected applies what fits and leaves the rest for the next round.
+    fn cut<'w>(&self, work: &'w [Work]) -> Vec<&'w [Work]> {
+        let budget = self.options.entries_per_call.max(1) as u64;
+        let tag = self.tag_weight.load(Ordering::Relaxed).clamp(1, budget);
+        let mut calls = Vec::new();
+        let (mut start, mut used) = (0, 0);
+        for (i, w) in work.iter().enumerate() {
+            let weight = match w.kind {
+                "tag" => tag,
+                "drain" => budget,
+                _ => 1,
+            };
+            if i > start && (used + weight > budget || i - start == OPS_PER_CALL) {
+                calls.push(&work[start..i]);
+                (start, used) = (i, 0);
+            }
+            used += weight;
+        }
+        if start < work.len() {
+            calls.push(&work[start..]);
+        }
+        calls
+    }
+
+    /// Updates the average entries per tag (a moving average, 1/4 per round) from the tags
+    /// this round finished.
+    fn learn(&self, sent: &[Work], left: &[Work], ops: &[Op], outcomes: &[OpOutcome]) {
+        let pending: std::collections::HashSet<usize> = left.iter().map(|w| w.at).collect();
+        let (mut sum, mut n) = (0u64, 0u64);
+        for w in sent
+            .iter()
+            .filter(|w| w.kind == "tag" && !pending.contains(&w.at))
+        {
+            if ops.get(w.at).is_some_and(|op| op.kind == OpKind::Tag) {
+                sum += outcomes.get(w.at).map_or(0, |o| o.removed);
+                n += 1;
+            }
+        }
+        if let Some(seen) = sum.checked_div(n) {
+            let seen = seen.max(1);
+            let old = self.tag_weight.load(Ordering::Relaxed);
+            self.tag_weight
+                .store((old * 3 + seen).div_ceil(4), Ordering::Relaxed);
+        }
+    }
+
+    /// One `invalidate.lua` call for `work` (all of the tenant of `prefix`).
+    fn call(&self, pipe: &mut redis::Pipeline, prefix: &str, work: &[Work], now: u64) {
         let cmd = pipe
             .cmd("EVALSHA")
             .arg(self.scripts.invalidate.get_hash())
             .arg(1)
             .arg(format!("{prefix}epoch"))
-            .arg(&prefix)
+            .arg(prefix)
             .arg(now)
             .arg(self.lease_ttl_ms())
-            .arg(self.options.max_cascade_keys);
-        for op in ops {
-            let kind = match op.kind {
-                OpKind::Tag => "tag",
-                OpKind::Key => "key",
-                _ => "version",
-            };
-            cmd.arg(kind).arg(&op.value);
+            .arg(self.options.max_cascade_keys)
+            .arg(self.options.entries_per_call.max(1));
+        for w in work {
+            cmd.arg(w.kind).arg(&w.value);
         }
     }
 
-    async fn send(
+    /// Sends a pipeline of calls of `script`; one reply per call.
+    pub(super) async fn send_script(
         &self,
         conn: &mut Conn,
         pipe: &redis::Pipeline,
-    ) -> Result<Vec<Vec<Value>>, BackendError> {
+        script: &redis::Script,
+    ) -> Result<Vec<Value>, BackendError> {
         match pipe.query_async(conn).await {
             Ok(replies) => Ok(replies),
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 // Redis lost its script cache (a restart): load and send again.
-                self.scripts
-                    .invalidate
+                script
                     .prepare_invoke()
                     .load_async(conn)
                     .await
@@ -229,22 +325,40 @@ impl RedisBackend {
     }
 }
 
-/// Reads `invalidate.lua`'s flat reply to `ops`: per operation, removed, the number of keys
-/// listed, the keys; a plain key's reply lists none (the host knows the key).
-fn read_outcomes(reply: Vec<Value>, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
+/// One invalidation still to send: its operation's index, the script's kind and value.
+#[derive(Clone)]
+struct Work {
+    at: usize,
+    kind: &'static str,
+    value: String,
+}
+
+/// Reads one call's flat reply (see invalidate.lua): how many of `call` it applied, then per
+/// applied item removed, drain version (0: none), how many keys are listed, the keys. Adds
+/// to `outcomes`; a drain still to do goes to `next`. Returns how many it applied.
+fn read_call(
+    reply: Value,
+    call: &[Work],
+    ops: &[Op],
+    outcomes: &mut [OpOutcome],
+    next: &mut Vec<Work>,
+) -> Result<usize, BackendError> {
     let malformed = || BackendError::Refused("invalidate.lua: malformed reply".into());
-    let mut items = reply.into_iter();
+    let Value::Array(items) = reply else {
+        return Err(malformed());
+    };
+    let mut items = items.into_iter();
     let int = |items: &mut std::vec::IntoIter<Value>| match items.next() {
         Some(Value::Int(n)) => Ok(u64::try_from(n).unwrap_or(0)),
         _ => Err(malformed()),
     };
-    let mut out = Vec::with_capacity(ops.len());
-    for op in ops {
-        let mut outcome = OpOutcome {
-            removed: int(&mut items)?,
-            ..OpOutcome::default()
-        };
-        let listed = int(&mut items)?;
+    let applied = usize::try_from(int(&mut items)?)
+        .unwrap_or(usize::MAX)
+        .min(call.len());
+    for w in &call[..applied] {
+        let (removed, drain, listed) = (int(&mut items)?, int(&mut items)?, int(&mut items)?);
+        let outcome = outcomes.get_mut(w.at).ok_or_else(malformed)?;
+        outcome.removed += removed;
         for _ in 0..listed {
             let key: String = items
                 .next()
@@ -254,10 +368,14 @@ fn read_outcomes(reply: Vec<Value>, ops: &[Op]) -> Result<Vec<OpOutcome>, Backen
                 outcome.keys.push(key);
             }
         }
-        if op.kind == OpKind::Key && outcome.removed > 0 && outcome.keys.is_empty() {
-            outcome.keys.push(op.value.clone());
+        if drain > 0 {
+            let tag = &ops.get(w.at).ok_or_else(malformed)?.value;
+            next.push(Work {
+                at: w.at,
+                kind: "drain",
+                value: format!("{drain}:{tag}"),
+            });
         }
-        out.push(outcome);
     }
-    Ok(out)
+    Ok(applied)
 }

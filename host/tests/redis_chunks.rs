@@ -1,0 +1,264 @@
+//! The Redis backend's bounded script calls, each test against a private `redis-server` of its
+//! own (ports 6433–6435) so that its command counts are its alone: `set_many`
+//! writes what `set` writes, in calls of at most `entries_per_call`; a tag bigger than that is
+//! drained over several calls with exact counts, its entries reading as misses from the first.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[allow(
+    dead_code,
+    reason = "the shared contract helpers this binary does not use"
+)]
+mod common;
+
+use common::{entry, op};
+use tagbust::backend::MAX_LISTED_KEYS;
+use tagbust::backend::redis::{RedisBackend, RedisOptions};
+use tagbust::{Backend, NewEntry, OpKind};
+
+/// A private server, stopped by its PID when dropped.
+struct Server {
+    port: u16,
+    child: Child,
+}
+
+impl Server {
+    fn start(port: u16) -> Server {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("this test starts its own redis-server ({e}); .ci/run installs it")
+            });
+        let server = Server { port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.conn().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn conn(&self) -> redis::RedisResult<redis::Connection> {
+        let mut conn = redis::Client::open(self.url())?.get_connection()?;
+        redis::cmd("PING").query::<String>(&mut conn)?;
+        Ok(conn)
+    }
+
+    fn query<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
+        cmd.query(&mut self.conn().expect("connect"))
+            .expect("query")
+    }
+
+    /// `EVALSHA` calls so far.
+    fn script_calls(&self) -> u64 {
+        let info: String = self.query(redis::cmd("INFO").arg("commandstats"));
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Every key with its TTL state (-1 none, 1 some) and content (sorted-set members without
+    /// scores, which hold `now`; entries without their store time).
+    fn dump(&self, prefix: &str) -> Vec<(String, i64, Vec<String>)> {
+        let mut keys: Vec<String> = self.query(redis::cmd("KEYS").arg(format!("{prefix}:*")));
+        keys.sort();
+        keys.into_iter()
+            .map(|k| {
+                let kind: String = self.query(redis::cmd("TYPE").arg(&k));
+                let ttl: i64 = self.query(redis::cmd("PTTL").arg(&k));
+                let mut content: Vec<String> = match kind.as_str() {
+                    "hash" => self.query(redis::cmd("HGETALL").arg(&k)),
+                    "zset" => self.query(redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1)),
+                    "set" => self.query(redis::cmd("SMEMBERS").arg(&k)),
+                    _ => vec![untimed(&self.query::<String>(redis::cmd("GET").arg(&k)))],
+                };
+                content.sort();
+                let short = k.strip_prefix(prefix).unwrap_or(&k).to_owned();
+                (short, ttl.signum(), content)
+            })
+            .collect()
+    }
+}
+
+/// An entry without its store time and its inherited fields' times (see entry.lua).
+fn untimed(entry: &str) -> String {
+    let rest = entry.split_once(';').map_or(entry, |(_, rest)| rest);
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == 'i' {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn backend(server: &Server, prefix: &str, entries_per_call: usize) -> RedisBackend {
+    let options = RedisOptions {
+        prefix: prefix.into(),
+        entries_per_call,
+        ..RedisOptions::default()
+    };
+    RedisBackend::connect(&server.url(), options)
+        .await
+        .expect("connect")
+}
+
+/// Two tenants; entries with one or two tags, without TTL, derived from another entry.
+fn entries() -> Vec<NewEntry> {
+    (0..60)
+        .map(|i| {
+            let tenant = if i < 40 { "a" } else { "b" };
+            let mut e = entry(tenant, &format!("k{i}"), &["all", &format!("m{}", i % 7)]);
+            if i % 10 == 3 {
+                e.ttl = None;
+            }
+            if i % 10 == 5 {
+                e.tags.truncate(1);
+                e.depends_on = vec![format!("k{}", i - 1)];
+            }
+            e
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn set_many_writes_what_set_writes_in_bounded_calls() {
+    let server = Server::start(6433);
+    let one = backend(&server, "one", 1024).await;
+    for e in entries() {
+        one.set(e).await.expect("set");
+    }
+    // A quarter of 64 for writes: 16 per call.
+    let many = backend(&server, "many", 64).await;
+    let before = server.script_calls();
+    many.set_many(entries()).await.expect("set_many");
+    let calls = server.script_calls() - before;
+    // 60 entries weighing 3 each (the entry and two tags, or one tag and one dependency),
+    // at most 16 per call: 5 per call, 40 and 20 per tenant.
+    assert_eq!(calls, 8 + 4, "calls bounded by entries_per_call");
+    assert_eq!(
+        server.dump("many"),
+        server.dump("one"),
+        "the same keys, fields, members and TTL states as set, one by one"
+    );
+    for e in entries() {
+        let value = many.get(&e.tenant, &e.key).await.expect("get");
+        assert_eq!(value, Some(e.value), "{} readable", e.key);
+    }
+    let out = many
+        .apply(&[op("a", OpKind::Tag, "all"), op("b", OpKind::Tag, "all")])
+        .await
+        .expect("apply");
+    assert_eq!((out[0].removed, out[1].removed), (40, 20));
+}
+
+#[tokio::test]
+async fn a_big_tag_is_drained_in_bounded_calls_with_exact_counts() {
+    let server = Server::start(6434);
+    let b = backend(&server, "drain", 16).await;
+    let mut batch: Vec<NewEntry> = (0..100)
+        .map(|i| entry("a", &format!("big{i}"), &["big"]))
+        .collect();
+    batch.extend((0..5).map(|i| entry("a", &format!("small{i}"), &["small"])));
+    batch.push(entry("a", "alone", &[]));
+    b.set_many(batch).await.expect("set_many");
+    // Two of the tag's entries are already gone: the count stays exact.
+    let _: u64 = server.query(
+        redis::cmd("UNLINK")
+            .arg("drain:{a}:e:big0")
+            .arg("drain:{a}:e:big99"),
+    );
+    let before = server.script_calls();
+    let out = b
+        .apply(&[
+            op("a", OpKind::Tag, "big"),
+            op("a", OpKind::Tag, "small"),
+            op("a", OpKind::Key, "alone"),
+        ])
+        .await
+        .expect("apply");
+    let calls = server.script_calls() - before;
+    assert!(calls >= 100 / 16, "drained over several calls: {calls}");
+    assert_eq!(out[0].removed, 98);
+    assert_eq!(out[0].keys.len(), MAX_LISTED_KEYS);
+    assert!(
+        !out[0].keys.contains(&"big0".to_owned()),
+        "only removed keys are listed"
+    );
+    assert_eq!(out[1].removed, 5);
+    assert_eq!(out[2].keys, vec!["alone".to_owned()]);
+    let left: Vec<String> = server.query(redis::cmd("KEYS").arg("drain:{a}:[etx]:*"));
+    assert!(
+        left.is_empty(),
+        "no entry, index or drain key left: {left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tag_being_drained_reads_as_missing_from_the_first_call() {
+    let server = Server::start(6435);
+    let b = backend(&server, "lazy", 1024).await;
+    let batch = (0..10)
+        .map(|i| entry("a", &format!("k{i}"), &["t"]))
+        .collect();
+    b.set_many(batch).await.expect("set_many");
+    // One call with a budget of 4, as the backend sends it: the rest waits for a drain call.
+    let script = redis::Script::new(include_str!("../src/backend/redis/invalidate.lua"));
+    let reply: Vec<redis::Value> = script
+        .key("lazy:{a}:epoch")
+        .arg("lazy:{a}:")
+        .arg(0)
+        .arg(30_000)
+        .arg(10_000)
+        .arg(4)
+        .arg("tag")
+        .arg("t")
+        .invoke(&mut server.conn().expect("connect"))
+        .expect("invalidate.lua");
+    assert_eq!(reply[0], redis::Value::Int(1), "the tag applied");
+    assert_eq!(reply[1], redis::Value::Int(4), "four removed in this call");
+    let redis::Value::Int(version) = reply[2] else {
+        panic!("a drain version: {reply:?}");
+    };
+    let current: i64 = server.query(redis::cmd("GET").arg("lazy:{a}:v:t"));
+    assert_eq!(
+        version, current,
+        "the drain key is named by the new version"
+    );
+    let drain = format!("lazy:{{a}}:x:{version}:t");
+    let stored: u64 = server.query(redis::cmd("ZCARD").arg(&drain));
+    assert_eq!(stored, 6, "six members wait in the drain key");
+    for i in 0..10 {
+        assert_eq!(
+            b.get("a", &format!("k{i}")).await.expect("get"),
+            None,
+            "k{i}"
+        );
+    }
+    let ttl: i64 = server.query(redis::cmd("PTTL").arg(&drain));
+    assert!(ttl > 0, "the drain key keeps the index's TTL: {ttl}");
+}
