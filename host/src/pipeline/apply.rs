@@ -89,8 +89,11 @@ impl<B: Backend> Tagbust<B> {
 
     /// Applies every pending operation now (batched ones, and any kept for retry).
     ///
-    /// On a backend failure the operations stay pending and the worker retries them.
+    /// When it returns `Ok`, everything pending when it was called is applied, including a
+    /// batch the worker was applying at that moment (it waits for it). On a backend failure
+    /// the operations stay pending and the worker retries them.
     pub async fn flush(&self) -> Result<FlushReport, HostError> {
+        let _flushing = self.inner.flushing.lock().await;
         let (pending, targets) = lock(&self.inner.batcher).take();
         if pending.is_empty() {
             return Ok(FlushReport::default());

@@ -89,6 +89,7 @@ impl<B: Backend> Builder<B> {
             explain: ExplainLog::new(self.options.explain_capacity),
             options: self.options,
             batcher: Mutex::new(Batcher::default()),
+            flushing: tokio::sync::Mutex::new(()),
             txs: Mutex::new(Transactions::default()),
             stats: Arc::new(Stats::default()),
             wake: Notify::new(),

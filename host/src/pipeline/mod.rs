@@ -93,6 +93,10 @@ pub(crate) struct Inner<B: Backend> {
     engine: Mutex<Option<Engine>>,
     options: HostOptions,
     batcher: Mutex<Batcher>,
+    /// Held by whoever takes operations out of the batcher and applies them (the worker's
+    /// window flush, a caller's `flush`), so a flush that finds the batcher empty still waits
+    /// for a batch another flush has in flight (and may hand back on failure).
+    flushing: tokio::sync::Mutex<()>,
     txs: Mutex<Transactions>,
     stats: Arc<Stats>,
     explain: ExplainLog,
