@@ -157,7 +157,7 @@ fn run() -> Result<(), String> {
         std::hint::black_box(answer);
         Ok(())
     };
-    let mut run_fresh = || -> Result<(), String> {
+    let run_fresh = || -> Result<(), String> {
         let mut plugin = Plugin::new_from_compiled(&compiled).map_err(|e| format!("{e:#}"))?;
         let answer = call(&mut plugin, events).map_err(|e| format!("call: {e:#}"))?;
         std::hint::black_box(answer);
