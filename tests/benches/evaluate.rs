@@ -6,7 +6,8 @@
 //!   batch, as the host runs it), per event, against the same rule logic called natively.
 //!
 //! Run: `cargo bench --locked -p tagbust-tests --bench evaluate`. Set `TAGBUST_BENCH_QUICK=1`
-//! for a fast smoke run.
+//! for a fast smoke run. `TAGBUST_BENCH_PEER=FILE` is the tagbust half of
+//! `scripts/bench-extism.sh` (see [`peer`]).
 
 use std::hint::black_box;
 
@@ -56,7 +57,37 @@ fn profile(size: usize) {
     }
 }
 
+/// `TAGBUST_BENCH_PEER=FILE`: writes the batch of 256 published-feeds events and the targets
+/// tagbust's wasm rule answers for them to FILE (the Extism peer must answer the same), times
+/// that batch as the table below does (`wasm/event`), prints `tagbust-ns-per-event N` and exits.
+fn peer(path: &str) {
+    let rule = tagbust_tests::load(components::PUBLISHED_FEEDS);
+    let (limits, config) = (Limits::default(), RuleConfig::default());
+    let events: Vec<WriteEvent> = (0..256).map(host_event).collect();
+    let batch = Batch::new("acme", &events).expect("one tenant");
+    let targets: Vec<_> = rule
+        .evaluate(&batch, &config, &limits)
+        .outcomes
+        .into_iter()
+        .map(|o| o.expect("published-feeds succeeds"))
+        .collect();
+    let file = serde_json::json!({ "events": events, "targets": targets });
+    std::fs::write(path, file.to_string()).expect("writes the peer file");
+    let samples = std::env::var("TAGBUST_BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(31);
+    let wasm = &mut || {
+        black_box(rule.evaluate(&batch, &config, &limits));
+    };
+    let s = compare(samples, 8, &mut [wasm])[0];
+    println!("tagbust-ns-per-event {:.1}", s.nanos() / 256.0);
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("TAGBUST_BENCH_PEER") {
+        return peer(&path);
+    }
     if let Some(n) = std::env::var("TAGBUST_BENCH_PROFILE")
         .ok()
         .and_then(|v| v.parse().ok())
