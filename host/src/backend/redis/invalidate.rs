@@ -84,13 +84,16 @@ impl RedisBackend {
         while !work.is_empty() {
             let now = now_ms();
             let calls = self.cut(&work);
+            // Encoded when first polled and sent at once: Redis runs one pipeline while the
+            // host encodes the next.
             let sends = calls.chunks(CALLS_PER_PIPELINE).map(|group| {
-                let mut pipe = redis::pipe();
-                for call in group {
-                    self.call(&mut pipe, &prefix, call, now);
-                }
                 let conn = conn.clone();
+                let prefix = &prefix;
                 async move {
+                    let mut pipe = redis::pipe();
+                    for call in group {
+                        self.call(&mut pipe, prefix, call, now);
+                    }
                     self.retrying(|| {
                         let mut conn = conn.clone();
                         let pipe = &pipe;

@@ -138,7 +138,9 @@ impl RedisBackend {
             start = end;
         }
         let sha = self.scripts.set.get_hash();
-        let sends = calls.chunks(CALLS_PER_PIPELINE).map(|group| {
+        // Each pipeline is encoded when its future is first polled and sent right away, so
+        // Redis runs one while the host encodes the next.
+        let sends = calls.chunks(CALLS_PER_PIPELINE).map(|group| async move {
             let mut pipe = redis::pipe();
             for call in group {
                 let Some(first) = call.first() else { continue };
@@ -150,7 +152,7 @@ impl RedisBackend {
                 store_args(&mut pipe, &prefix, now, call);
             }
             let mut conn = self.conn.clone();
-            async move { self.send_script(&mut conn, &pipe, &self.scripts.set).await }
+            self.send_script(&mut conn, &pipe, &self.scripts.set).await
         });
         try_join_all(sends).await?;
         Ok(())
