@@ -26,6 +26,17 @@ impl Private {
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("the Redis benchmark starts its own redis-server: {e}"));
+        // `TAGBUST_BENCH_REDIS_CPU=N` pins the server to CPU N (run the bench itself under
+        // `taskset` on another), so that the bench's own threads do not preempt Redis
+        // mid-call and show up in `SLOWLOG` as long calls.
+        if let Ok(cpu) = std::env::var("TAGBUST_BENCH_REDIS_CPU") {
+            let pinned = Command::new("taskset")
+                .args(["-a", "-cp", &cpu, &child.id().to_string()])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(pinned, "taskset could not pin redis-server to CPU {cpu}");
+        }
         let server = Private { port, child };
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.conn().is_err() {
