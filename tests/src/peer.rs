@@ -74,6 +74,38 @@ impl Private {
         (field("used_cpu_user") + field("used_cpu_sys")) * 1e6
     }
 
+    /// Per command since the last call (and resets the counters): name, calls, µs in all.
+    /// Commands a script runs are counted too, so this says where a script's time goes.
+    pub fn commandstats(&self) -> Vec<(String, u64, f64)> {
+        let mut conn = self.conn().expect("connect");
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut conn)
+            .expect("info commandstats");
+        let () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut conn)
+            .expect("config resetstat");
+        let mut stats: Vec<(String, u64, f64)> = info
+            .lines()
+            .filter_map(|line| {
+                let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let field = |key: &str| {
+                    fields
+                        .split(',')
+                        .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+                };
+                Some((
+                    name.to_uppercase(),
+                    field("calls")?.parse().ok()?,
+                    field("usec")?.parse().ok()?,
+                ))
+            })
+            .collect();
+        stats.sort_by(|a, b| b.2.total_cmp(&a.2));
+        stats
+    }
+
     pub fn flush(&self) {
         let () = redis::cmd("FLUSHDB")
             .query(&mut self.conn().expect("connect"))
