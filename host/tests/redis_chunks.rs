@@ -1,7 +1,8 @@
 //! The Redis backend's bounded script calls, each test against a private `redis-server` of its
-//! own (ports 6433–6435) so that its command counts are its alone: `set_many`
+//! own (ports 6433–6437) so that its command counts are its alone: `set_many`
 //! writes what `set` writes, in calls of at most `entries_per_call`; a tag bigger than that is
-//! drained over several calls with exact counts, its entries reading as misses from the first.
+//! drained over several calls with exact counts, its entries reading as misses from the first;
+//! concurrent single `set`s share calls, and cancelling one strands no other.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -261,4 +262,71 @@ async fn a_tag_being_drained_reads_as_missing_from_the_first_call() {
     }
     let ttl: i64 = server.query(redis::cmd("PTTL").arg(&drain));
     assert!(ttl > 0, "the drain key keeps the index's TTL: {ttl}");
+}
+
+#[tokio::test]
+async fn concurrent_single_sets_share_script_calls_and_all_land() {
+    let server = Server::start(6436);
+    let b = backend(&server, "group", 256).await;
+    let before = server.script_calls();
+    let sets = (0..2_000).map(|i| b.set(entry("a", &format!("k{i}"), &[&format!("t{}", i % 7)])));
+    for result in futures_util::future::join_all(sets).await {
+        result.expect("set");
+    }
+    let calls = server.script_calls() - before;
+    // One call per set without grouping; grouped, the first goes alone and the others
+    // follow in rounds of script calls of 32 entries.
+    assert!(calls < 200, "2,000 sets took {calls} script calls");
+    for i in (0..2_000).step_by(97) {
+        let value = b.get("a", &format!("k{i}")).await.expect("get");
+        assert_eq!(value, Some(format!("<k{i}>").into_bytes()), "k{i} stored");
+    }
+    let out = b.apply(&[op("a", OpKind::Tag, "t3")]).await.expect("apply");
+    assert_eq!(
+        out[0].removed,
+        (0..2_000).filter(|i| i % 7 == 3).count() as u64
+    );
+}
+
+/// Cancelled callers of `set` strand nobody: not the writes queued behind a leader whose
+/// round is in flight, nor the ones that leader carries. The server is paused (`CLIENT
+/// PAUSE`) so that the rounds stay in flight while their leaders are aborted.
+#[tokio::test]
+async fn a_cancelled_leader_hands_its_round_and_the_lead_on() {
+    let server = Server::start(6437);
+    let b = std::sync::Arc::new(backend(&server, "cancel", 256).await);
+    let set = |key: String| {
+        let b = b.clone();
+        tokio::spawn(async move { b.set(entry("a", &key, &["t"])).await })
+    };
+    let pause = Duration::from_millis(1_500);
+    let () = server.query(
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(pause.as_millis() as u64)
+            .arg("ALL"),
+    );
+    let paused = Instant::now();
+    let settle = || tokio::time::sleep(Duration::from_millis(100));
+    // x leads a round of its own that Redis holds; a and the others queue behind it.
+    let x = set("x".into());
+    settle().await;
+    let a = set("a0".into());
+    settle().await;
+    let others: Vec<_> = (1..10).map(|i| set(format!("a{i}"))).collect();
+    settle().await;
+    // x goes: a leads next, carrying the others in a round Redis holds too; then a goes.
+    x.abort();
+    settle().await;
+    a.abort();
+    assert!(paused.elapsed() < pause, "the rounds were still in flight");
+    for (i, task) in others.into_iter().enumerate() {
+        let result = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap_or_else(|_| panic!("a{}: stranded without a leader", i + 1))
+            .expect("task");
+        result.unwrap_or_else(|e| panic!("a{}: {e}", i + 1));
+        let value = b.get("a", &format!("a{}", i + 1)).await.expect("get");
+        assert!(value.is_some(), "a{} stored", i + 1);
+    }
 }

@@ -37,6 +37,7 @@ use conn::Conn;
 pub use conn::Topology;
 
 mod conn;
+mod group;
 mod invalidate;
 mod store;
 mod sweep;
@@ -136,6 +137,8 @@ pub struct RedisBackend {
     /// Entries a tag invalidation has removed lately, on average: how invalidations are cut
     /// into calls (see invalidate.rs).
     tag_weight: std::sync::atomic::AtomicU64,
+    /// Single `set`s waiting to go out together (see group.rs).
+    writes: group::Writes,
 }
 
 fn now_ms() -> u64 {
@@ -205,6 +208,7 @@ impl RedisBackend {
             sweep: Mutex::new(sweep),
             retried: std::sync::atomic::AtomicU64::new(0),
             tag_weight: std::sync::atomic::AtomicU64::new(16),
+            writes: group::Writes::default(),
         })
     }
 
@@ -261,16 +265,9 @@ impl Backend for RedisBackend {
         Ok(outcomes)
     }
 
+    /// Concurrent single writes share script calls (group.rs); a lone one goes out at once.
     async fn set(&self, entry: NewEntry) -> Result<(), BackendError> {
-        let mut conn = self.conn.clone();
-        let prefix = self.prefix(&entry.tenant);
-        let mut call = self.scripts.set.key(format!("{prefix}e:{}", entry.key));
-        store::store_args(&mut call, &prefix, now_ms(), std::slice::from_ref(&entry));
-        let _: i64 = call
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(())
+        self.set_grouped(entry).await
     }
 
     async fn set_many(&self, entries: Vec<NewEntry>) -> Result<(), BackendError> {
