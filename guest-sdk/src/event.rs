@@ -2,16 +2,22 @@
 
 pub use tagbust_types::{FieldChange, Operation};
 
+use crate::Text;
+
 /// One write to the source of truth, as the host hands it to a rule.
+///
+/// The tenant, resource, context and transaction are [`Text`]: inside a component, views of
+/// the batch the host sent (nothing copied); they read like `&str`. Ids and changes are
+/// `String`s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteEvent {
-    pub tenant: String,
-    pub resource: String,
+    pub tenant: Text,
+    pub resource: Text,
     pub operation: Operation,
     pub ids: Vec<String>,
     pub changes: Vec<FieldChange>,
-    pub context: Vec<(String, String)>,
-    pub transaction: Option<String>,
+    pub context: Vec<(Text, Text)>,
+    pub transaction: Option<Text>,
     pub timestamp_ms: u64,
 }
 
@@ -19,8 +25,8 @@ impl WriteEvent {
     /// A bare event, for tests and examples; fill the rest with the `with_*` methods.
     pub fn new(tenant: &str, resource: &str, operation: Operation) -> Self {
         WriteEvent {
-            tenant: tenant.to_owned(),
-            resource: resource.to_owned(),
+            tenant: tenant.into(),
+            resource: resource.into(),
             operation,
             ids: Vec::new(),
             changes: Vec::new(),
@@ -48,7 +54,7 @@ impl WriteEvent {
 
     /// Adds a context pair.
     pub fn with_context(mut self, key: &str, value: &str) -> Self {
-        self.context.push((key.to_owned(), value.to_owned()));
+        self.context.push((key.into(), value.into()));
         self
     }
 
