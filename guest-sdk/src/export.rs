@@ -4,7 +4,7 @@
 use tagbust_types::packed::Writer;
 
 use crate::bindings::{info_to_wit, tagbust::rules::types as wit};
-use crate::packed::{decode_events, refuse, result_len, write_result};
+use crate::packed::{decode_events, decode_events_in_place, refuse, result_len, write_result};
 use crate::{Context, Decision, Rule, RuleError};
 
 pub use crate::bindings::exports::tagbust::rules::rule::Guest;
@@ -40,10 +40,19 @@ pub fn describe<R: Rule>() -> WitRuleInfo {
 /// `evaluate` for rule `R` over a packed events buffer: one `init` per batch, then one
 /// `evaluate` per event; the answer is the packed results buffer, sized exactly before it is
 /// written (no growth copies: a large answer needs its own size once more, not twice).
-pub fn evaluate<R: Rule>(events: &[u8]) -> Vec<u8> {
-    let events = match decode_events(events) {
+///
+/// Inside a component the buffer is kept until the instance is dropped (the host runs every
+/// batch in a fresh one), so the events read their strings in place from it.
+pub fn evaluate<R: Rule>(events: Vec<u8>) -> Vec<u8> {
+    let decoded = if cfg!(target_arch = "wasm32") {
+        let kept: &'static [u8] = events.leak();
+        decode_events_in_place(kept).map_err(|e| refuse(kept, &e))
+    } else {
+        decode_events(&events).map_err(|e| refuse(&events, &e))
+    };
+    let events = match decoded {
         Ok(events) => events,
-        Err(e) => return refuse(events, &e),
+        Err(refusal) => return refusal,
     };
     let ctx = &Context::host();
     let results: Vec<Result<Decision, RuleError>> = match R::init(ctx) {

@@ -38,6 +38,7 @@
 //! ## Layout
 //!
 //! - [`event`]: [`WriteEvent`], [`Operation`], [`FieldChange`].
+//! - [`text`]: [`Text`], the event's strings that a component reads in place.
 //! - [`decision`]: [`Decision`] (a deduplicating builder), [`Target`], [`Strategy`].
 //! - [`rule`]: the [`Rule`] trait, [`RuleInfo`], [`RuleError`], and the host [`Context`].
 //! - [`template`]: key templates such as `"{run_id}:summary"`.
@@ -61,10 +62,12 @@ mod export;
 pub mod packed;
 pub mod rule;
 pub mod template;
+pub mod text;
 
 pub use decision::{Decision, Strategy, Target, TargetKind};
 pub use event::{FieldChange, Operation, WriteEvent};
 pub use rule::{Context, Level, LogRecord, Rule, RuleError, RuleInfo};
+pub use text::Text;
 
 /// The version of the `tagbust:rules` WIT contract this SDK builds against.
 pub const CONTRACT_VERSION: &str = "0.2.0";
@@ -133,7 +136,7 @@ macro_rules! __export_component {
                 }
 
                 fn evaluate(events: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
-                    $crate::__private::evaluate::<$rule>(&events)
+                    $crate::__private::evaluate::<$rule>(events)
                 }
             }
 

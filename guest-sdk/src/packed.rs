@@ -1,5 +1,5 @@
 //! Contract 0.2's packed batch encoding, the SDK's half: reading the events buffer into
-//! [`WriteEvent`]s and writing the results buffer from [`Decision`]s. The format is specified
+//! [`WriteEvent`]s (in place inside a component) and writing the results buffer from [`Decision`]s. The format is specified
 //! in `wit/0.2/rules.wit`; the building blocks are shared with the host
 //! ([`tagbust_types::packed`]). Rule code never sees any of it.
 //!
@@ -8,23 +8,40 @@
 
 use tagbust_types::packed::{ErrorKind, MIN_EVENT_BYTES, PackError, PackedTarget, Reader, Writer};
 
-use crate::{Decision, FieldChange, RuleError, Strategy, WriteEvent};
+use crate::{Decision, FieldChange, RuleError, Strategy, Text, WriteEvent};
 
-/// Reads a whole events buffer.
+/// Reads a whole events buffer into events that own their strings.
 pub fn decode_events(buf: &[u8]) -> Result<Vec<WriteEvent>, PackError> {
+    decode_with(buf, Text::from)
+}
+
+/// Reads a whole events buffer that lives as long as the program (inside a component: the
+/// batch's buffer, kept until the instance is dropped): the events' [`Text`]s are views into
+/// it, validated once and never copied. Reads exactly what [`decode_events`] reads.
+pub fn decode_events_in_place(buf: &'static [u8]) -> Result<Vec<WriteEvent>, PackError> {
+    decode_with(buf, Text::borrowed)
+}
+
+fn decode_with<'a>(
+    buf: &'a [u8],
+    text: impl Fn(&'a str) -> Text + Copy,
+) -> Result<Vec<WriteEvent>, PackError> {
     let mut r = Reader::new(buf);
     let n = r.count(MIN_EVENT_BYTES, "an event count")?;
     let mut events = Vec::with_capacity(n);
     for _ in 0..n {
-        events.push(read_event(&mut r)?);
+        events.push(read_event(&mut r, text)?);
     }
     r.finish()?;
     Ok(events)
 }
 
-fn read_event(r: &mut Reader<'_>) -> Result<WriteEvent, PackError> {
-    let tenant = r.str("a tenant")?.to_owned();
-    let resource = r.str("a resource")?.to_owned();
+fn read_event<'a>(
+    r: &mut Reader<'a>,
+    text: impl Fn(&'a str) -> Text,
+) -> Result<WriteEvent, PackError> {
+    let tenant = text(r.str("a tenant")?);
+    let resource = text(r.str("a resource")?);
     let operation = r.operation()?;
     let n = r.count(4, "an id count")?;
     let mut ids = Vec::with_capacity(n);
@@ -43,8 +60,8 @@ fn read_event(r: &mut Reader<'_>) -> Result<WriteEvent, PackError> {
     let n = r.count(8, "a context count")?;
     let mut context = Vec::with_capacity(n);
     for _ in 0..n {
-        let key = r.str("a context key")?.to_owned();
-        context.push((key, r.str("a context value")?.to_owned()));
+        let key = text(r.str("a context key")?);
+        context.push((key, text(r.str("a context value")?)));
     }
     Ok(WriteEvent {
         tenant,
@@ -53,7 +70,7 @@ fn read_event(r: &mut Reader<'_>) -> Result<WriteEvent, PackError> {
         ids,
         changes,
         context,
-        transaction: r.opt_str("a transaction")?.map(str::to_owned),
+        transaction: r.opt_str("a transaction")?.map(text),
         timestamp_ms: r.u64("a timestamp")?,
     })
 }

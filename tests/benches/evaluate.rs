@@ -41,20 +41,47 @@ fn guest_event(i: usize) -> tagbust_guest::WriteEvent {
 }
 
 /// `TAGBUST_BENCH_PROFILE=N`: evaluate batches of N events (N = 0: only instantiate) for five
-/// seconds and exit, for `perf record`.
+/// seconds and exit, for `perf record`. With `TAGBUST_BENCH_ROUNDS=R`, exactly R batches
+/// instead, for instruction counts (`valgrind --tool=callgrind
+/// --toggle-collect='*evaluate_here*'` counts only the evaluations); with
+/// `TAGBUST_BENCH_NATIVE=1`, the same rounds of the native baseline (collect `*native_round*`).
 fn profile(size: usize) {
+    let rounds: Option<u64> = std::env::var("TAGBUST_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let start = std::time::Instant::now();
+    let mut round = 0u64;
+    let mut more = || {
+        round += 1;
+        rounds.map_or(start.elapsed().as_secs() < 5, |r| round <= r)
+    };
+    if std::env::var_os("TAGBUST_BENCH_NATIVE").is_some() {
+        let rule = PublishedFeeds::init(&tagbust_guest::Context::empty()).expect("init");
+        let events: Vec<tagbust_guest::WriteEvent> = (0..size).map(guest_event).collect();
+        while more() {
+            native_round(&rule, &events);
+        }
+        return;
+    }
     let rule = tagbust_tests::load(components::PUBLISHED_FEEDS);
     let events: Vec<WriteEvent> = (0..size).map(host_event).collect();
     let batch = Batch::new("acme", &events).expect("one tenant");
     let (limits, config) = (Limits::default(), RuleConfig::default());
-    let start = std::time::Instant::now();
-    while start.elapsed().as_secs() < 5 {
+    while more() {
         if size == 0 {
             black_box(rule.check_instantiate(&limits)).expect("instantiates");
         } else {
             black_box(rule.evaluate(&batch, &config, &limits));
         }
     }
+}
+
+/// The native baseline: the rule's logic over `events`, as the table below times it.
+#[inline(never)]
+fn native_round(rule: &PublishedFeeds, events: &[tagbust_guest::WriteEvent]) {
+    let ctx = tagbust_guest::Context::empty();
+    let decisions: Vec<_> = events.iter().map(|e| rule.evaluate(e, &ctx)).collect();
+    black_box(decisions);
 }
 
 /// `TAGBUST_BENCH_PEER=FILE`: writes the batch of 256 published-feeds events and the targets

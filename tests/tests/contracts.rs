@@ -17,7 +17,7 @@ use tagbust::{
     Batch, BoundRule, FieldChange, Limits, Operation, RuleConfig, RuleFailure, RuleSet,
     Strategy as Timing, Target, TargetKind, WriteEvent,
 };
-use tagbust_guest::packed::{decode_events, result_len, write_result};
+use tagbust_guest::packed::{decode_events, decode_events_in_place, result_len, write_result};
 use tagbust_tests::{components, emit, load};
 use tagbust_types::packed::Writer;
 
@@ -242,12 +242,17 @@ proptest! {
             prop_assert_eq!(g.operation, e.operation);
             prop_assert_eq!(&g.ids, &e.ids);
             prop_assert_eq!(&g.changes, &e.changes);
-            let ctx: Vec<(String, String)> =
-                e.context.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            prop_assert_eq!(&g.context, &ctx);
-            prop_assert_eq!(&g.transaction, &e.transaction);
+            let ctx: Vec<(&str, &str)> =
+                g.context.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let want: Vec<(&str, &str)> =
+                e.context.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            prop_assert_eq!(ctx, want);
+            prop_assert_eq!(g.transaction.as_deref(), e.transaction.as_deref());
             prop_assert_eq!(g.timestamp_ms, e.timestamp_ms);
         }
+        // Read in place (as inside a component), the same events, strings borrowed.
+        let kept: &'static [u8] = Box::leak(buf.clone().into_boxed_slice());
+        prop_assert_eq!(decode_events_in_place(kept).expect("reads in place"), got);
         // Any cut of a well-formed buffer is refused, never misread.
         for cut in 0..buf.len() {
             prop_assert!(decode_events(&buf[..cut]).is_err(), "cut at {}", cut);

@@ -98,10 +98,14 @@ impl Writer {
         self.u8(0);
         self.len(targets.len());
         for t in targets {
-            self.u8(t.kind as u8);
-            self.u8(t.strategy as u8);
-            self.u8(u8::from(t.cascade));
-            self.str(t.value);
+            // The fixed part as one 7-byte write (an inline store, not four appends).
+            let n = u32::try_from(t.value.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes();
+            let (kind, strategy, cascade) = (t.kind as u8, t.strategy as u8, u8::from(t.cascade));
+            self.buf
+                .extend_from_slice(&[kind, strategy, cascade, n[0], n[1], n[2], n[3]]);
+            self.buf.extend_from_slice(t.value.as_bytes());
         }
     }
 
@@ -204,9 +208,9 @@ impl<'a> Reader<'a> {
         let n = self.u32(what)? as usize;
         let at = self.pos;
         let bytes = self.take(n, what)?;
-        // Most strings are short ASCII (ids, names): a plain loop beats the general
+        // Most strings are short ASCII (ids, names): a word-at-a-time check beats the general
         // validator's setup for them.
-        if bytes.len() <= 32 && bytes.iter().all(u8::is_ascii) {
+        if bytes.len() <= 32 && short_ascii(bytes) {
             // SAFETY: every byte was just checked to be ASCII, which is valid UTF-8.
             return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
         }
@@ -301,6 +305,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// True when every byte is ASCII: eight bytes at a time, without branching per byte.
+#[inline]
+fn short_ascii(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let mut high = 0u64;
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        high |= u64::from_ne_bytes(a);
+    }
+    for &b in words.remainder() {
+        high |= u64::from(b);
+    }
+    high & 0x8080_8080_8080_8080 == 0
+}
+
 /// The fewest bytes a packed event takes (empty strings and lists, no transaction).
 pub const MIN_EVENT_BYTES: usize = 4 + 4 + 1 + 4 + 4 + 4 + 1 + 8;
 /// The fewest bytes a packed target takes.
@@ -333,6 +353,19 @@ mod tests {
         assert_eq!(r.error_kind().unwrap(), ErrorKind::Config);
         assert_eq!(r.str("m").unwrap(), "no");
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn short_ascii_finds_any_high_byte() {
+        for len in 0..=33 {
+            let ascii = vec![b'a'; len];
+            assert!(short_ascii(&ascii));
+            for at in 0..len {
+                let mut other = ascii.clone();
+                other[at] = 0x80;
+                assert!(!short_ascii(&other), "len {len}, at {at}");
+            }
+        }
     }
 
     #[test]
