@@ -1,14 +1,13 @@
 //! Applying operations to the backend: grouping identical ones, handing them over as one
 //! slice, recording explain and stats, and keeping them for retry when the backend fails.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
 use super::ack::Tickets;
-use super::coalesce::{Pending, group};
-use super::operations::{Origin, Routed};
+use super::coalesce::{Origins, Pending, group};
+use super::operations::Routed;
 use super::{FlushReport, HostError, Tagbust, lock};
 use crate::backend::{Backend, Op};
 use crate::model::target::Strategy;
@@ -121,7 +120,7 @@ impl<B: Backend> Tagbust<B> {
 /// Everything of a pending operation but the operation, so the operations can be handed to
 /// the backend as one slice without copying them.
 struct Meta {
-    origins: Vec<Arc<Origin>>,
+    origins: Origins,
     merged: u64,
     strategy: Strategy,
     tickets: Tickets,
