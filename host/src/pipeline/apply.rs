@@ -63,12 +63,11 @@ impl<B: Backend> Tagbust<B> {
                     }
                     s.keys_removed += removed;
                 });
+                let mut explain = inner.explain.writer();
                 for (((op, meta), outcome), label) in
                     ops.into_iter().zip(metas).zip(outcomes).zip(labels)
                 {
-                    inner
-                        .explain
-                        .push(&meta.origins, op, label, outcome, meta.merged);
+                    explain.push(&meta.origins, op, label, outcome, meta.merged);
                     meta.tickets.applied();
                 }
                 Ok(removed)
