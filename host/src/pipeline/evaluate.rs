@@ -43,10 +43,18 @@ pub(super) fn evaluate_and_route(
     first_seq: u64,
 ) -> Evaluated {
     let n = events.len();
+    // Consecutive events of one tenant (the usual submission) share its id.
+    let mut tenant: Option<Arc<str>> = None;
     let origins: Vec<Arc<EventOrigin>> = events
         .iter()
         .enumerate()
-        .map(|(i, e)| Arc::new(EventOrigin::new(first_seq + i as u64, e)))
+        .map(|(i, e)| {
+            let id = match &tenant {
+                Some(t) if **t == *e.tenant => t.clone(),
+                _ => tenant.insert(Arc::from(e.tenant.as_str())).clone(),
+            };
+            Arc::new(EventOrigin::with_tenant(first_seq + i as u64, e, id))
+        })
         .collect();
     let mut out: Vec<EventRouting> = vec![EventRouting::default(); n];
     let mut failures = 0;

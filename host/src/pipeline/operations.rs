@@ -33,9 +33,16 @@ pub struct EventOrigin {
 
 impl EventOrigin {
     pub fn new(seq: u64, event: &WriteEvent) -> EventOrigin {
+        EventOrigin::with_tenant(seq, event, Arc::from(event.tenant.as_str()))
+    }
+
+    /// The origin of `event`, whose tenant id the caller already holds (shared by every
+    /// event of a submission from that tenant, instead of one copy each).
+    pub(crate) fn with_tenant(seq: u64, event: &WriteEvent, tenant: Arc<str>) -> EventOrigin {
+        debug_assert_eq!(*tenant, *event.tenant);
         EventOrigin {
             seq,
-            tenant: Arc::from(event.tenant.as_str()),
+            tenant,
             resource: event.resource.clone(),
             operation: event.operation,
             transaction: event.transaction.clone(),
@@ -101,7 +108,10 @@ pub fn route(
     plan: Vec<PlannedTarget>,
     relationships: &Relationships,
 ) -> RouteOutput {
-    let mut out = RouteOutput::default();
+    let mut out = RouteOutput {
+        routed: Vec::with_capacity(plan.len()),
+        ..RouteOutput::default()
+    };
     for p in plan {
         let expansion = (p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty())
             .then(|| relationships.expand(&p.value));
