@@ -33,16 +33,9 @@ pub struct EventOrigin {
 
 impl EventOrigin {
     pub fn new(seq: u64, event: &WriteEvent) -> EventOrigin {
-        EventOrigin::with_tenant(seq, event, Arc::from(event.tenant.as_str()))
-    }
-
-    /// The origin of `event`, whose tenant id the caller already holds (shared by every
-    /// event of a submission from that tenant, instead of one copy each).
-    pub(crate) fn with_tenant(seq: u64, event: &WriteEvent, tenant: Arc<str>) -> EventOrigin {
-        debug_assert_eq!(*tenant, *event.tenant);
         EventOrigin {
             seq,
-            tenant,
+            tenant: Arc::from(event.tenant.as_str()),
             resource: event.resource.clone(),
             operation: event.operation,
             transaction: event.transaction.clone(),
