@@ -1,14 +1,13 @@
 //! Applying operations to the backend: grouping identical ones, handing them over as one
 //! slice, recording explain and stats, and keeping them for retry when the backend fails.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
 use super::ack::Tickets;
-use super::coalesce::{Pending, group};
-use super::operations::{Origin, Routed};
+use super::coalesce::{Origins, Pending, group};
+use super::operations::Routed;
 use super::{FlushReport, HostError, Tagbust, lock};
 use crate::backend::{Backend, Op};
 use crate::model::target::Strategy;
@@ -64,12 +63,11 @@ impl<B: Backend> Tagbust<B> {
                     }
                     s.keys_removed += removed;
                 });
+                let mut explain = inner.explain.writer();
                 for (((op, meta), outcome), label) in
                     ops.into_iter().zip(metas).zip(outcomes).zip(labels)
                 {
-                    inner
-                        .explain
-                        .push(&meta.origins, op, label, outcome, meta.merged);
+                    explain.push(&meta.origins, op, label, outcome, meta.merged);
                     meta.tickets.applied();
                 }
                 Ok(removed)
@@ -121,7 +119,7 @@ impl<B: Backend> Tagbust<B> {
 /// Everything of a pending operation but the operation, so the operations can be handed to
 /// the backend as one slice without copying them.
 struct Meta {
-    origins: Vec<Arc<Origin>>,
+    origins: Origins,
     merged: u64,
     strategy: Strategy,
     tickets: Tickets,

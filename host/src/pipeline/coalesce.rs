@@ -3,11 +3,10 @@
 //! window (merge across submissions), and a retry after a failed apply (put back ahead of
 //! anything newer).
 
-use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::ack::Tickets;
 use super::operations::{Origin, Routed};
@@ -15,10 +14,49 @@ use super::options::MAX_ORIGINS;
 use crate::backend::Op;
 use crate::model::Strategy;
 
+/// The origins of one pending operation. Nearly every operation has exactly one (only
+/// coalescing adds more), so that one is kept without a list of its own: no allocation per
+/// operation.
+#[derive(Debug)]
+pub(crate) enum Origins {
+    One(Arc<Origin>),
+    Many(Vec<Arc<Origin>>),
+}
+
+impl Origins {
+    /// Adds `other`'s origins while fewer than `cap` are kept.
+    fn extend_capped(&mut self, other: Origins, cap: usize) {
+        let room = cap.saturating_sub(self.len());
+        if room == 0 {
+            return;
+        }
+        if let Origins::One(first) = self {
+            let mut all = Vec::with_capacity(1 + other.len().min(room));
+            all.push(first.clone());
+            *self = Origins::Many(all);
+        }
+        let Origins::Many(all) = self else { return };
+        match other {
+            Origins::One(o) => all.push(o),
+            Origins::Many(more) => all.extend(more.into_iter().take(room)),
+        }
+    }
+}
+
+impl std::ops::Deref for Origins {
+    type Target = [Arc<Origin>];
+    fn deref(&self) -> &[Arc<Origin>] {
+        match self {
+            Origins::One(o) => std::slice::from_ref(o),
+            Origins::Many(all) => all,
+        }
+    }
+}
+
 /// One pending operation and the events that asked for it.
 pub(crate) struct Pending {
     pub op: Op,
-    pub origins: Vec<Arc<Origin>>,
+    pub origins: Origins,
     /// Targets merged into this operation (origins beyond the cap are only counted here).
     pub merged: u64,
     /// The strategy it was asked for with (the soonest, when merged).
@@ -31,7 +69,7 @@ impl From<Routed> for Pending {
     fn from(r: Routed) -> Self {
         Pending {
             op: r.op,
-            origins: vec![r.origin],
+            origins: Origins::One(r.origin),
             merged: 1,
             strategy: r.strategy,
             tickets: Tickets::one(r.ticket),
@@ -45,7 +83,8 @@ impl From<Routed> for Pending {
 pub(crate) struct Coalescer {
     pending: Vec<Pending>,
     index: HashTable<usize>,
-    hasher: RandomState,
+    /// foldhash, seeded per coalescer: a fraction of SipHash's cost per operation.
+    hasher: DefaultHashBuilder,
 }
 
 impl Coalescer {
@@ -53,7 +92,7 @@ impl Coalescer {
         Coalescer {
             pending: Vec::with_capacity(n),
             index: HashTable::with_capacity(n),
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 
@@ -67,8 +106,7 @@ impl Coalescer {
             Some(&i) => {
                 let kept = &mut self.pending[i];
                 kept.merged += p.merged;
-                let room = MAX_ORIGINS.saturating_sub(kept.origins.len());
-                kept.origins.extend(p.origins.into_iter().take(room));
+                kept.origins.extend_capped(p.origins, MAX_ORIGINS);
                 kept.strategy = kept.strategy.sooner(p.strategy);
                 kept.tickets.absorb(p.tickets);
                 false

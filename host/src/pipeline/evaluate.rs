@@ -43,10 +43,14 @@ pub(super) fn evaluate_and_route(
     first_seq: u64,
 ) -> Evaluated {
     let n = events.len();
-    let origins: Vec<Arc<EventOrigin>> = events
+    // What an origin keeps of its event besides what the evaluation reports (resource and
+    // operation, moved from the report later), taken before the events move into the rules.
+    let mut kept: Vec<EventExtras> = events
         .iter()
-        .enumerate()
-        .map(|(i, e)| Arc::new(EventOrigin::new(first_seq + i as u64, e)))
+        .map(|e| EventExtras {
+            transaction: e.transaction.clone(),
+            source: e.context.get(tagbust_types::SOURCE_KEY).cloned(),
+        })
         .collect();
     let mut out: Vec<EventRouting> = vec![EventRouting::default(); n];
     let mut failures = 0;
@@ -110,11 +114,24 @@ pub(super) fn evaluate_and_route(
             policy.add_to(s);
         });
         let (mut cascaded, mut truncated) = (0, 0);
-        for ((&i, report), whole) in indices.iter().zip(evaluation.events).zip(whole_tenant) {
+        // Every event of the group shares one copy of the tenant id.
+        let tenant_id: Arc<str> = Arc::from(tenant.as_str());
+        for ((&i, mut report), whole) in indices.iter().zip(evaluation.events).zip(whole_tenant) {
             if out[i].rejected.is_some() {
                 continue;
             }
-            let origin = origins[i].clone();
+            let EventExtras {
+                transaction,
+                source,
+            } = std::mem::take(&mut kept[i]);
+            let origin = Arc::new(EventOrigin {
+                seq: first_seq + i as u64,
+                tenant: tenant_id.clone(),
+                resource: std::mem::take(&mut report.resource),
+                operation: report.operation,
+                transaction,
+                source,
+            });
             let tx = origin
                 .transaction
                 .as_ref()
@@ -141,6 +158,13 @@ pub(super) fn evaluate_and_route(
         failures,
         burned,
     }
+}
+
+/// What an event's origin needs that its evaluation report does not carry.
+#[derive(Default)]
+struct EventExtras {
+    transaction: Option<String>,
+    source: Option<String>,
 }
 
 /// Policy outcomes of one tenant group, added to the stats under one lock.

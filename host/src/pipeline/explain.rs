@@ -2,7 +2,7 @@
 //! asked for it, and the keys it removed.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
@@ -47,33 +47,13 @@ impl ExplainLog {
         }
     }
 
-    pub(crate) fn push(
-        &self,
-        origins: &[Arc<Origin>],
-        op: Op,
-        applied_as: &'static str,
-        outcome: OpOutcome,
-        coalesced: u64,
-    ) {
-        if self.capacity == 0 {
-            return;
-        }
-        let applied = Arc::new(Applied {
-            op,
-            applied_as,
-            keys_removed: outcome.removed,
-            coalesced,
-            keys: outcome.keys,
-        });
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        for origin in origins {
-            if records.len() == self.capacity {
-                records.pop_front();
-            }
-            records.push_back(ExplainRecord {
-                origin: origin.clone(),
-                applied: applied.clone(),
-            });
+    /// A writer for one applied batch: the log is locked once for all its operations, not
+    /// once per operation. Writes nothing when the log is off (capacity 0).
+    pub(crate) fn writer(&self) -> ExplainWriter<'_> {
+        ExplainWriter {
+            records: (self.capacity > 0)
+                .then(|| self.records.lock().unwrap_or_else(|p| p.into_inner())),
+            capacity: self.capacity,
         }
     }
 
@@ -91,5 +71,43 @@ impl ExplainLog {
             .filter(|r| &*r.applied.op.tenant == tenant && r.applied.keys.iter().any(|k| k == key))
             .cloned()
             .collect()
+    }
+}
+
+/// Appends the records of one applied batch under a single lock (see [`ExplainLog::writer`]).
+pub(crate) struct ExplainWriter<'a> {
+    records: Option<MutexGuard<'a, VecDeque<ExplainRecord>>>,
+    capacity: usize,
+}
+
+impl ExplainWriter<'_> {
+    /// Records one applied operation, once for each of its kept origins.
+    pub(crate) fn push(
+        &mut self,
+        origins: &[Arc<Origin>],
+        op: Op,
+        applied_as: &'static str,
+        outcome: OpOutcome,
+        coalesced: u64,
+    ) {
+        let Some(records) = &mut self.records else {
+            return;
+        };
+        let applied = Arc::new(Applied {
+            op,
+            applied_as,
+            keys_removed: outcome.removed,
+            coalesced,
+            keys: outcome.keys,
+        });
+        for origin in origins {
+            if records.len() == self.capacity {
+                records.pop_front();
+            }
+            records.push_back(ExplainRecord {
+                origin: origin.clone(),
+                applied: applied.clone(),
+            });
+        }
     }
 }

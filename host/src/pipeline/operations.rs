@@ -101,7 +101,10 @@ pub fn route(
     plan: Vec<PlannedTarget>,
     relationships: &Relationships,
 ) -> RouteOutput {
-    let mut out = RouteOutput::default();
+    let mut out = RouteOutput {
+        routed: Vec::with_capacity(plan.len()),
+        ..RouteOutput::default()
+    };
     for p in plan {
         let expansion = (p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty())
             .then(|| relationships.expand(&p.value));

@@ -84,7 +84,8 @@ impl<B: Backend> Tagbust<B> {
         ticket: Option<Arc<Ticket>>,
     ) -> SubmitReport {
         let inner = &self.inner;
-        let mut now: Vec<Routed> = Vec::new();
+        let targets: usize = events.iter().map(|e| e.routed.len()).sum();
+        let mut now: Vec<Routed> = Vec::with_capacity(targets);
         let mut batched: Vec<Routed> = Vec::new();
         for EventRouting {
             tx,

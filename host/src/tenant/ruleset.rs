@@ -224,6 +224,16 @@ pub(crate) struct TenantGroup {
 /// Splits `events` by tenant without copying them, in tenant order.
 pub(crate) fn group_by_tenant(events: Vec<WriteEvent>) -> BTreeMap<String, TenantGroup> {
     let mut groups: BTreeMap<String, TenantGroup> = BTreeMap::new();
+    // The usual submission comes from one tenant: it is its own group, moved whole (moving
+    // each event into a growing list costs more than the check).
+    if let Some(first) = events.first()
+        && events.iter().all(|e| e.tenant == first.tenant)
+    {
+        let tenant = first.tenant.clone();
+        let indices = (0..events.len()).collect();
+        groups.insert(tenant, TenantGroup { indices, events });
+        return groups;
+    }
     for (i, e) in events.into_iter().enumerate() {
         let group = match groups.get_mut(e.tenant.as_str()) {
             Some(group) => group,
