@@ -1,8 +1,9 @@
 //! The Redis backend's bounded script calls, each test against a private `redis-server` of its
-//! own (ports 6433–6437) so that its command counts are its alone: `set_many`
+//! own (ports 6433–6438) so that its command counts are its alone: `set_many`
 //! writes what `set` writes, in calls of at most `entries_per_call`; a tag bigger than that is
 //! drained over several calls with exact counts, its entries reading as misses from the first;
-//! concurrent single `set`s share calls, and cancelling one strands no other.
+//! concurrent single `set`s share calls, and cancelling one strands no other; listing no
+//! keys for explain keeps counts exact and spares Redis the existence checks.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,9 +64,15 @@ impl Server {
 
     /// `EVALSHA` calls so far.
     fn script_calls(&self) -> u64 {
+        self.calls("evalsha")
+    }
+
+    /// Calls of `command` so far, counting those scripts ran.
+    fn calls(&self, command: &str) -> u64 {
         let info: String = self.query(redis::cmd("INFO").arg("commandstats"));
+        let field = format!("cmdstat_{command}:calls=");
         info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+            .find_map(|l| l.strip_prefix(field.as_str()))
             .and_then(|rest| rest.split(',').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
@@ -236,6 +243,7 @@ async fn a_tag_being_drained_reads_as_missing_from_the_first_call() {
         .arg(30_000)
         .arg(10_000)
         .arg(4)
+        .arg(MAX_LISTED_KEYS)
         .arg("tag")
         .arg("t")
         .invoke(&mut server.conn().expect("connect"))
@@ -329,4 +337,40 @@ async fn a_cancelled_leader_hands_its_round_and_the_lead_on() {
         let value = b.get("a", &format!("a{}", i + 1)).await.expect("get");
         assert!(value.is_some(), "a{} stored", i + 1);
     }
+}
+
+#[tokio::test]
+async fn listing_no_keys_keeps_counts_exact_and_skips_the_existence_checks() {
+    let server = Server::start(6438);
+    let options = RedisOptions {
+        prefix: "quiet".into(),
+        listed_keys: 0,
+        ..RedisOptions::default()
+    };
+    let b = RedisBackend::connect(&server.url(), options)
+        .await
+        .expect("connect");
+    let batch = (0..100)
+        .map(|i| entry("a", &format!("k{i}"), &["t"]))
+        .collect();
+    b.set_many(batch).await.expect("set_many");
+    let _: u64 = server.query(redis::cmd("UNLINK").arg("quiet:{a}:e:k0"));
+    // Loads the script (a first EVALSHA is refused with NOSCRIPT), so that every call
+    // counted below runs it.
+    b.apply(&[op("a", OpKind::Tag, "none")])
+        .await
+        .expect("apply");
+    let (checks, calls) = (server.calls("exists"), server.script_calls());
+    let out = b.apply(&[op("a", OpKind::Tag, "t")]).await.expect("apply");
+    assert_eq!(out[0].removed, 99, "the count stays exact");
+    assert!(out[0].keys.is_empty(), "no key listed: {:?}", out[0].keys);
+    // Each call checks once whether the tenant has leases and dependencies at all; listing
+    // would add one multi-key EXISTS per slice of members.
+    let calls = server.script_calls() - calls;
+    assert_eq!(
+        server.calls("exists") - checks,
+        2 * calls,
+        "no existence check of members"
+    );
+    assert_eq!(b.get("a", "k7").await.expect("get"), None, "removed");
 }

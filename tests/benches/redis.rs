@@ -7,7 +7,8 @@
 //! slower than 1 ms (`SLOWLOG`); and submit → keys gone for `immediate` at 10,000 events/s.
 //!
 //! Workload (the issue's): 100,000 entries of 100 bytes, entry i tagged `t{i % 1000}`, one
-//! hour TTL, written in batches of 1,000; then every tag invalidated, 100 tags per call.
+//! hour TTL, written in batches of 1,000; then every tag invalidated, 100 tags per call, by the
+//! default host and by one listing no keys for explain (`RedisOptions::listed_keys: 0`).
 //!
 //! Run: `cargo bench --locked -p tagbust-tests --bench redis` (needs `redis-server`; starts it
 //! on port 6431, `TAGBUST_BENCH_REDIS_PORT` picks another; `TAGBUST_BENCH_QUICK=1` for one
@@ -168,14 +169,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let host = runtime.block_on(async {
-        let options = RedisOptions {
-            prefix: "tbbench".into(),
-            ..RedisOptions::default()
-        };
-        let backend = RedisBackend::connect(&url, options).await.expect("connect");
-        echo_host_on(backend, Default::default(), Default::default())
-    });
+    // The default host, and one listing no keys for explain (`listed_keys: 0`).
+    let host_listing = |listed_keys: usize| {
+        runtime.block_on(async {
+            let options = RedisOptions {
+                prefix: "tbbench".into(),
+                listed_keys,
+                ..RedisOptions::default()
+            };
+            let backend = RedisBackend::connect(&url, options).await.expect("connect");
+            echo_host_on(backend, Default::default(), Default::default())
+        })
+    };
+    let host = host_listing(RedisOptions::default().listed_keys);
+    let unlisted = host_listing(0);
     let mut conn = runtime.block_on(async {
         let client = redis::Client::open(url.as_str()).expect("url");
         redis::aio::ConnectionManager::new(client)
@@ -188,7 +195,7 @@ fn main() {
     let (mut sf_w, mut sf_i, mut sf_wc, mut sf_ic) = (vec![], vec![], vec![], vec![]);
     let (mut tb_w, mut tb_s, mut tb_i, mut tb_wc, mut tb_ic) =
         (vec![], vec![], vec![], vec![], vec![]);
-    let mut ul = vec![];
+    let (mut ul, mut tb_i0) = (vec![], vec![]);
     let (mut write_cmds, mut invalidate_cmds) = (Vec::new(), Vec::new());
     for _ in 0..samples {
         if let Some(symfony) = &symfony {
@@ -211,6 +218,8 @@ fn main() {
             tb_s.push(write_single(&host, "s").await);
             write(&host, "a").await;
             ul.push(unlink(&mut conn, "a").await);
+            write(&host, "a").await;
+            tb_i0.push(invalidate(&unlisted, "a").await);
         });
         server.flush();
     }
@@ -239,6 +248,11 @@ fn main() {
     }
     println!("tag invalidation, {TAGS_PER_CALL} tags per call");
     let i = row("  tagbust Tagbust::invalidate", tb_i, "keys/s");
+    let i0 = row(
+        "  tagbust Tagbust::invalidate, listed_keys 0",
+        tb_i0,
+        "keys/s",
+    );
     rowf("  tagbust Redis CPU per key", tb_ic);
     let u = row("  UNLINK of the same keys, 100 per command", ul, "keys/s");
     println!("  ratio tagbust / UNLINK {:>45.0}%", 100.0 * i / u);
@@ -246,6 +260,10 @@ fn main() {
         let s = row("  Symfony invalidateTags", sf_i, "keys/s");
         rowf("  Symfony Redis CPU per key", sf_ic);
         println!("  ratio tagbust / Symfony {:>45.2}×", i / s);
+        println!(
+            "  ratio tagbust (listed_keys 0) / Symfony {:>29.2}×",
+            i0 / s
+        );
     } else {
         println!("  (Symfony skipped: run scripts/bench-symfony.sh, which installs it)");
     }
@@ -315,4 +333,5 @@ fn main() {
         println!("  {line}");
     }
     runtime.block_on(host.shutdown()).expect("shutdown");
+    runtime.block_on(unlisted.shutdown()).expect("shutdown");
 }

@@ -1,7 +1,8 @@
 -- Applies invalidations of one tenant, each as one step, touching at most `budget` entries per
 -- call so that no call blocks Redis for long. KEYS[1] is the tenant's epoch key (it routes the
 -- call to the tenant's Cluster slot). ARGV: prefix, now_ms, lease_ttl_ms, max_keys, budget,
--- then (kind, value) pairs, kind one of "tag", "key", "version", "epoch", "drain".
+-- listed (keys listed per operation, each checked with EXISTS first), then (kind, value)
+-- pairs, kind one of "tag", "key", "version", "epoch", "drain".
 --
 -- Reply, flat: how many pairs this call applied (the caller sends the rest again), then per
 -- applied pair: removed, drain (0, or the version whose drain key still holds members), how
@@ -22,7 +23,7 @@ local any_lease = redis.call('EXISTS', leases) == 1
 -- Most tenants register no dependencies: then no key needs its dependents looked up.
 local any_deps = redis.call('EXISTS', p .. 'hasdeps') == 1
 -- Keys listed per operation (explain output; the count is always exact) and keys per command.
-local LIST, SLICE = 64, 512
+local LIST, SLICE = tonumber(ARGV[6]), 512
 
 -- A tag's version is the time of its last invalidation (µs, Redis's clock; strictly
 -- increasing): entries stored before it read as misses. It lives as long as any entry stored
@@ -172,9 +173,9 @@ local function apply(kind, value, first)
   return true
 end
 
-for j = 6, #ARGV, 2 do
-  if j > 6 and left <= 0 then break end
-  if not apply(ARGV[j], ARGV[j + 1], j == 6) then break end
+for j = 7, #ARGV, 2 do
+  if j > 7 and left <= 0 then break end
+  if not apply(ARGV[j], ARGV[j + 1], j == 7) then break end
   out[1] = out[1] + 1
 end
 return out

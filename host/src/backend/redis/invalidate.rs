@@ -26,6 +26,7 @@ impl RedisBackend {
             .arg(self.lease_ttl_ms())
             .arg(self.options.max_cascade_keys)
             .arg(1)
+            .arg(0)
             .arg("epoch")
             .arg("")
             .invoke_async(conn)
@@ -188,7 +189,8 @@ impl RedisBackend {
             .arg(now)
             .arg(self.lease_ttl_ms())
             .arg(self.options.max_cascade_keys)
-            .arg(self.options.entries_per_call.max(1));
+            .arg(self.options.entries_per_call.max(1))
+            .arg(self.options.listed_keys.min(MAX_LISTED_KEYS));
         for w in work {
             cmd.arg(w.kind).arg(&w.value);
         }
