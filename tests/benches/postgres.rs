@@ -6,7 +6,7 @@
 //! The host runs the `bulk-models` rule (each row kills its `things:{id}` tag and the
 //! `things:queries` tag). Load: transactions of 100 rows (`UPDATE … WHERE id BETWEEN`),
 //! written by one `psql` process. Run: `cargo bench --locked -p tagbust-tests --bench
-//! postgres` (starts a private PostgreSQL on port 54336 and redis-server on 6424;
+//! postgres` (starts a private PostgreSQL on port 24336 and redis-server on 6424;
 //! `TAGBUST_BENCH_QUICK=1` for a short run). Not part of CI.
 
 use std::io::Write;
@@ -149,7 +149,7 @@ fn main() {
     } else {
         (ROWS, 3, 300)
     };
-    let pg = TestPostgres::start("bench", 54336, &[]);
+    let pg = TestPostgres::start("bench", 24336, &[]);
     pg.psql(&format!(
         "CREATE TABLE things (id int PRIMARY KEY, v int);
          INSERT INTO things SELECT g, 0 FROM generate_series(1, {ROWS}) g;

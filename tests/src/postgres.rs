@@ -1,7 +1,8 @@
 //! A private PostgreSQL cluster for one test: `initdb` into a scratch directory owned by the
 //! `postgres` user (PostgreSQL refuses to run as root), `wal_level=logical`, listening on
-//! 127.0.0.1 at the port given (tests use 54331–54339) with its Unix socket inside the data
-//! directory; stopped by its postmaster's PID when dropped. `psql` drives it.
+//! 127.0.0.1 at the port given (tests use 24331–24339: below Linux's ephemeral range, 32768 and
+//! up, where a client socket of another test could hold the port) with its Unix socket inside
+//! the data directory; stopped by its postmaster's PID when dropped. `psql` drives it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,5 +1,5 @@
 //! `tagbust serve` fed by PostgreSQL's commit log, as real processes: a private PostgreSQL
-//! cluster (`wal_level = logical`, ports 54331–54335), a private Redis holding the cache
+//! cluster (`wal_level = logical`, ports 24331–24335), a private Redis holding the cache
 //! (ports 6421–6423), the daemon with the `bulk-models`, `context-hierarchy` and
 //! `table-patterns` rules. Writes are plain SQL through `psql`: no application code calls
 //! tagbust. "Applied" is read from the slot itself: once its confirmed position passes a
@@ -214,7 +214,7 @@ const SCHEMA: &str = "
 #[test]
 fn committed_sql_invalidates_whatever_wrote_it() {
     let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let rig = Rig::new("scenarios", 54331, 6421, SCHEMA, "create = true\n");
+    let rig = Rig::new("scenarios", 24331, 6421, SCHEMA, "create = true\n");
     let d = rig.daemon();
 
     // Seed 000: bulk delete (no WHERE) → bulk create (INSERT … SELECT) → the list dies.
@@ -376,7 +376,7 @@ fn kill_9_amid_100_000_changes_loses_nothing() {
     let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let rig = Rig::new(
         "kill9",
-        54332,
+        24332,
         6422,
         "CREATE TABLE things (id int PRIMARY KEY, v int);",
         "create = true\n",
@@ -435,7 +435,7 @@ fn redis_down_holds_the_slot_and_a_dropped_connection_resumes() {
     let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut rig = Rig::new(
         "faults",
-        54333,
+        24333,
         6423,
         "CREATE TABLE t (id int PRIMARY KEY, v int);",
         "create = true\n",
@@ -508,7 +508,7 @@ fn refuses_to_start_naming_what_is_missing() {
     };
     let rig = Rig::new(
         "refusals",
-        54334,
+        24334,
         6421,
         "CREATE TABLE t (id int PRIMARY KEY);",
         "",
@@ -526,7 +526,7 @@ fn refuses_to_start_naming_what_is_missing() {
     );
     drop(rig);
 
-    let pg = TestPostgres::start("replica", 54335, &[("wal_level", "replica")]);
+    let pg = TestPostgres::start("replica", 24335, &[("wal_level", "replica")]);
     let dir = Scratch::new("pg-replica");
     let cfg = dir.file(
         "tagbust.toml",
