@@ -1,11 +1,11 @@
 //! The Redis backend's bounded script calls, each test against a private `redis-server` of its
-//! own (ports 6433–6438) so that its command counts are its alone: `set_many`
+//! own (ports 6433–6440) so that its command counts are its alone: `set_many`
 //! writes what `set` writes, in calls of at most `entries_per_call`; a tag bigger than that is
 //! drained over several calls with exact counts, its entries reading as misses from the first;
 //! concurrent single `set`s share calls, and cancelling one strands no other; listing no
-//! keys for explain keeps counts exact and spares Redis the existence checks.
+//! keys for explain keeps counts exact and spares Redis the existence checks; entries of
+//! interleaved tenants share calls; the scripts are loaded at connect.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[allow(
@@ -14,115 +14,11 @@ use std::time::{Duration, Instant};
 )]
 mod common;
 
+use common::server::Server;
 use common::{entry, op};
 use tagbust::backend::MAX_LISTED_KEYS;
 use tagbust::backend::redis::{RedisBackend, RedisOptions};
 use tagbust::{Backend, NewEntry, OpKind};
-
-/// A private server, stopped by its PID when dropped.
-struct Server {
-    port: u16,
-    child: Child,
-}
-
-impl Server {
-    fn start(port: u16) -> Server {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("this test starts its own redis-server ({e}); .ci/run installs it")
-            });
-        let server = Server { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while server.conn().is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on {port} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn conn(&self) -> redis::RedisResult<redis::Connection> {
-        let mut conn = redis::Client::open(self.url())?.get_connection()?;
-        redis::cmd("PING").query::<String>(&mut conn)?;
-        Ok(conn)
-    }
-
-    fn query<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
-        cmd.query(&mut self.conn().expect("connect"))
-            .expect("query")
-    }
-
-    /// `EVALSHA` calls so far.
-    fn script_calls(&self) -> u64 {
-        self.calls("evalsha")
-    }
-
-    /// Calls of `command` so far, counting those scripts ran.
-    fn calls(&self, command: &str) -> u64 {
-        let info: String = self.query(redis::cmd("INFO").arg("commandstats"));
-        let field = format!("cmdstat_{command}:calls=");
-        info.lines()
-            .find_map(|l| l.strip_prefix(field.as_str()))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Every key with its TTL state (-1 none, 1 some) and content (sorted-set members without
-    /// scores, which hold `now`; entries without their store time).
-    fn dump(&self, prefix: &str) -> Vec<(String, i64, Vec<String>)> {
-        let mut keys: Vec<String> = self.query(redis::cmd("KEYS").arg(format!("{prefix}:*")));
-        keys.sort();
-        keys.into_iter()
-            .map(|k| {
-                let kind: String = self.query(redis::cmd("TYPE").arg(&k));
-                let ttl: i64 = self.query(redis::cmd("PTTL").arg(&k));
-                let mut content: Vec<String> = match kind.as_str() {
-                    "hash" => self.query(redis::cmd("HGETALL").arg(&k)),
-                    "zset" => self.query(redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1)),
-                    "set" => self.query(redis::cmd("SMEMBERS").arg(&k)),
-                    _ => vec![untimed(&self.query::<String>(redis::cmd("GET").arg(&k)))],
-                };
-                content.sort();
-                let short = k.strip_prefix(prefix).unwrap_or(&k).to_owned();
-                (short, ttl.signum(), content)
-            })
-            .collect()
-    }
-}
-
-/// An entry without its store time and its inherited fields' times (see entry.lua).
-fn untimed(entry: &str) -> String {
-    let rest = entry.split_once(';').map_or(entry, |(_, rest)| rest);
-    let mut out = String::new();
-    let mut chars = rest.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == 'i' {
-            while chars.peek().is_some_and(char::is_ascii_digit) {
-                chars.next();
-            }
-        }
-    }
-    out
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn backend(server: &Server, prefix: &str, entries_per_call: usize) -> RedisBackend {
     let options = RedisOptions {
@@ -373,4 +269,60 @@ async fn listing_no_keys_keeps_counts_exact_and_skips_the_existence_checks() {
         "no existence check of members"
     );
     assert_eq!(b.get("a", "k7").await.expect("get"), None, "removed");
+}
+
+/// Entries of two tenants arriving interleaved (as grouped single `set`s do) are ordered by
+/// tenant before they are cut into calls: a few calls, not one per entry; and two writes of
+/// one key in one batch keep their order.
+#[tokio::test]
+async fn interleaved_tenants_share_script_calls_and_keep_each_keys_order() {
+    let server = Server::start(6439);
+    let b = backend(&server, "mixed", 256).await;
+    let mut batch: Vec<NewEntry> = (0..2_000)
+        .map(|i| {
+            let tenant = if i % 2 == 0 { "a" } else { "b" };
+            entry(tenant, &format!("k{}", i / 2), &[&format!("t{}", i % 7)])
+        })
+        .collect();
+    let mut later = entry("a", "k7", &["t0"]);
+    later.value = b"second".to_vec();
+    batch.push(later);
+    let before = server.script_calls();
+    b.set_many(batch).await.expect("set_many");
+    let calls = server.script_calls() - before;
+    // 1,000 entries of each tenant in calls of 32: 64 calls. Cut in arrival order: 2,001.
+    assert!(
+        calls <= 70,
+        "2,001 interleaved entries took {calls} script calls"
+    );
+    let value = b.get("a", "k7").await.expect("get");
+    assert_eq!(
+        value,
+        Some(b"second".to_vec()),
+        "the later write of k7 wins"
+    );
+    for (tenant, i) in [("a", 0), ("b", 0), ("a", 999), ("b", 999)] {
+        let value = b.get(tenant, &format!("k{i}")).await.expect("get");
+        assert_eq!(value, Some(format!("<k{i}>").into_bytes()), "{tenant}/k{i}");
+    }
+}
+
+/// The scripts are loaded when the backend connects: a fresh server never answers
+/// `NOSCRIPT` to the first writes, reads and invalidations.
+#[tokio::test]
+async fn scripts_are_loaded_at_connect() {
+    let server = Server::start(6440);
+    let b = backend(&server, "load", 256).await;
+    let sets = (0..200).map(|i| b.set(entry("a", &format!("k{i}"), &["t"])));
+    for result in futures_util::future::join_all(sets).await {
+        result.expect("set");
+    }
+    assert!(b.get("a", "k1").await.expect("get").is_some());
+    let out = b.apply(&[op("a", OpKind::Tag, "t")]).await.expect("apply");
+    assert_eq!(out[0].removed, 200);
+    let errors: String = server.query(redis::cmd("INFO").arg("errorstats"));
+    assert!(
+        !errors.contains("NOSCRIPT"),
+        "a call met an unloaded script: {errors}"
+    );
 }

@@ -1,6 +1,9 @@
 //! What every backend must do, written once and run against each (memory_backend.rs,
 //! redis_backend.rs), plus the helpers both use.
 
+#[allow(dead_code, reason = "only some test binaries start private servers")]
+pub mod server;
+
 use std::time::Duration;
 
 use tagbust::{Backend, FillOutcome, NewEntry, Op, OpKind};

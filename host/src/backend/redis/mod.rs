@@ -162,7 +162,7 @@ impl RedisBackend {
     }
 
     /// Connects to one server at `url` (`redis://host:port/db`), checks the eviction policy
-    /// and prepares the scripts. Every error names the URL.
+    /// and loads the scripts. Every error names the URL.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisBackend, BackendError> {
         Self::connect_to(Topology::Single(url.to_owned()), options).await
     }
@@ -199,10 +199,20 @@ impl RedisBackend {
                 EvictionCheck::Warn => tracing::warn!("{message}"),
             }
         }
+        let set = format!("{ENTRY}\n{STORE}\nreturn store_many(1)");
+        let fill = format!("{ENTRY}\n{STORE}\n{FILL}");
+        let get = format!("{ENTRY}\n{GET}");
+        // Loaded on every primary now, so the first calls do not each meet `NOSCRIPT` and
+        // pay a load (a server that loses its cache later still gets them loaded on demand).
+        for code in [set.as_str(), &fill, &get, INVALIDATE, BEGIN_FILL] {
+            let mut load = redis::cmd("SCRIPT");
+            load.arg("LOAD").arg(code);
+            conn.on_each_primary(load).await.map_err(fail)?;
+        }
         let scripts = Scripts {
-            set: Script::new(&format!("{ENTRY}\n{STORE}\nreturn store_many(1)")),
-            fill: Script::new(&format!("{ENTRY}\n{STORE}\n{FILL}")),
-            get: Script::new(&format!("{ENTRY}\n{GET}")),
+            set: Script::new(&set),
+            fill: Script::new(&fill),
+            get: Script::new(&get),
             invalidate: Script::new(INVALIDATE),
             begin_fill: Script::new(BEGIN_FILL),
         };
@@ -340,7 +350,7 @@ impl Backend for RedisBackend {
         for (tag, version) in lease.tags.iter().zip(token) {
             call.arg(tag).arg(version);
         }
-        store::store_args(&mut call, &prefix, now_ms(), std::slice::from_ref(&entry));
+        store::store_args(&mut call, &prefix, now_ms(), &[&entry]);
         let stored: i64 = call
             .invoke_async(&mut conn)
             .await

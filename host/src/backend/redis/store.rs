@@ -62,14 +62,14 @@ fn encode(entry: &NewEntry) -> Vec<u8> {
 }
 
 /// The arguments of `store_many()` in store.lua for `entries` (all of the tenant of `prefix`).
-pub(super) fn store_args(call: &mut impl Args, prefix: &str, now: u64, entries: &[NewEntry]) {
+pub(super) fn store_args(call: &mut impl Args, prefix: &str, now: u64, entries: &[&NewEntry]) {
     call.push(prefix.as_bytes());
     call.push(now.to_string().as_bytes());
     call.push(entries.len().to_string().as_bytes());
     // Each distinct index with the longest TTL of its members here (0 = one has none).
     let mut indexes: Vec<(String, u64)> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    for entry in entries {
+    for &entry in entries {
         let ttl = ttl_ms(entry);
         let score = if ttl == 0 {
             FOREVER
@@ -115,26 +115,31 @@ fn weight(entry: &NewEntry) -> usize {
 }
 
 impl RedisBackend {
-    /// Stores `entries`: runs of one tenant cut into calls of at most `entries_per_call /
-    /// WRITE_COST` (weighed by [`weight`]), calls grouped into pipelines sent concurrently.
+    /// Stores `entries`: ordered by tenant (stably, so two writes of one key keep their
+    /// order), each tenant's run cut into calls of at most `entries_per_call / WRITE_COST`
+    /// (weighed by [`weight`]), calls grouped into pipelines sent concurrently. The order
+    /// matters to grouped single `set`s (group.rs), whose rounds arrive interleaved.
     pub(super) async fn store_many(&self, entries: &[NewEntry]) -> Result<(), BackendError> {
         let now = now_ms();
         let budget = (self.options.entries_per_call / WRITE_COST).max(1);
-        let mut calls: Vec<&[NewEntry]> = Vec::new();
+        let mut order: Vec<&NewEntry> = entries.iter().collect();
+        // A stable sort; on entries of one tenant (the common case) one pass.
+        order.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        let mut calls: Vec<&[&NewEntry]> = Vec::new();
         let mut start = 0;
-        while start < entries.len() {
-            let tenant = &entries[start].tenant;
+        while start < order.len() {
+            let tenant = &order[start].tenant;
             let mut end = start;
             let mut used = 0;
-            while end < entries.len() && &entries[end].tenant == tenant {
-                let w = weight(&entries[end]);
+            while end < order.len() && &order[end].tenant == tenant {
+                let w = weight(order[end]);
                 if end > start && used + w > budget {
                     break;
                 }
                 used += w;
                 end += 1;
             }
-            calls.push(&entries[start..end]);
+            calls.push(&order[start..end]);
             start = end;
         }
         let sha = self.scripts.set.get_hash();
