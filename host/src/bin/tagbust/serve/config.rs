@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
+use tagbust::backend::{MAX_LISTED_KEYS, RedisOptions};
 
 /// Flags of `tagbust serve` (each also read from the environment variable named).
 #[derive(Args, Debug, Default)]
@@ -40,6 +41,14 @@ pub struct ServeArgs {
     /// Prefix of every backend key. Default `tb`.
     #[arg(long, env = "TAGBUST_BACKEND_PREFIX")]
     pub backend_prefix: Option<String>,
+    /// Removed keys listed per operation for explain (0–64; counts stay exact either way,
+    /// and 0 spares Redis one existence check per listed key). Default 64.
+    #[arg(long, env = "TAGBUST_BACKEND_LISTED_KEYS")]
+    pub backend_listed_keys: Option<usize>,
+    /// Entries one Redis script call may remove (a write call takes a quarter): what bounds
+    /// how long one call blocks Redis. Default 256.
+    #[arg(long, env = "TAGBUST_BACKEND_ENTRIES_PER_CALL")]
+    pub backend_entries_per_call: Option<usize>,
     /// Pending operations past which submissions are refused (backpressure). Default 100,000.
     #[arg(long, env = "TAGBUST_MAX_PENDING_OPS")]
     pub max_pending_ops: Option<usize>,
@@ -126,6 +135,8 @@ struct BackendFile {
     kind: Option<String>,
     url: Option<String>,
     prefix: Option<String>,
+    listed_keys: Option<usize>,
+    entries_per_call: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,12 +147,18 @@ struct HostFile {
     transaction_timeout_ms: Option<u64>,
 }
 
-/// Which cache the daemon applies to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which cache the daemon applies to, with its settings.
+#[derive(Debug, Clone)]
 pub enum BackendKind {
     Memory,
-    Redis { url: String, prefix: String },
-    Cluster { nodes: Vec<String>, prefix: String },
+    Redis {
+        url: String,
+        options: RedisOptions,
+    },
+    Cluster {
+        nodes: Vec<String>,
+        options: RedisOptions,
+    },
 }
 
 /// The configuration in force, after file, environment and flags.
@@ -202,17 +219,41 @@ impl Config {
             .or(file.backend.kind)
             .unwrap_or_else(|| "memory".to_owned());
         let url = args.redis_url.or(file.backend.url);
-        let prefix = args
-            .backend_prefix
-            .or(file.backend.prefix)
-            .unwrap_or_else(|| "tb".to_owned());
+        let prefix = args.backend_prefix.or(file.backend.prefix);
+        let listed_keys = args.backend_listed_keys.or(file.backend.listed_keys);
+        let entries_per_call = args
+            .backend_entries_per_call
+            .or(file.backend.entries_per_call);
+        let mut options = RedisOptions::default();
+        if let Some(prefix) = prefix {
+            options.prefix = prefix;
+        }
+        if let Some(n) = listed_keys {
+            if n > MAX_LISTED_KEYS {
+                bail!("`backend.listed_keys`: {n} is more than {MAX_LISTED_KEYS}");
+            }
+            options.listed_keys = n;
+        }
+        if let Some(n) = entries_per_call {
+            if !(1..=100_000).contains(&n) {
+                bail!("`backend.entries_per_call`: {n} is outside 1..=100000");
+            }
+            options.entries_per_call = n;
+        }
         let backend = match (kind.as_str(), url) {
-            ("memory", None) => BackendKind::Memory,
+            ("memory", None) => {
+                if listed_keys.is_some() || entries_per_call.is_some() {
+                    bail!(
+                        "`backend.listed_keys` and `backend.entries_per_call` are Redis settings, but `backend.kind` is memory"
+                    );
+                }
+                BackendKind::Memory
+            }
             ("memory", Some(_)) => bail!("`backend.url` is set but `backend.kind` is memory"),
-            ("redis", Some(url)) => BackendKind::Redis { url, prefix },
+            ("redis", Some(url)) => BackendKind::Redis { url, options },
             ("cluster", Some(urls)) => BackendKind::Cluster {
                 nodes: urls.split(',').map(|s| s.trim().to_owned()).collect(),
-                prefix,
+                options,
             },
             ("redis" | "cluster", None) => bail!("`backend.url` is required for backend `{kind}`"),
             (other, _) => bail!("`backend.kind`: `{other}` is not one of memory, redis, cluster"),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
-use tagbust::backend::{RedisBackend, RedisOptions};
+use tagbust::backend::RedisBackend;
 use tagbust::sources::streams::{self, StreamStats};
 use tagbust::tenant::manifest;
 use tagbust::{
@@ -58,21 +58,13 @@ async fn start(config: Config, engine: Engine) -> anyhow::Result<ExitCode> {
     };
     match config.backend.clone() {
         BackendKind::Memory => serve_with(MemoryBackend::new(), engine, tenants, config).await,
-        BackendKind::Redis { url, prefix } => {
-            let options = RedisOptions {
-                prefix,
-                ..RedisOptions::default()
-            };
+        BackendKind::Redis { url, options } => {
             let backend = RedisBackend::connect(&url, options)
                 .await
                 .with_context(|| format!("`backend.url`: cannot connect to {url}"))?;
             serve_with(backend, engine, tenants, config).await
         }
-        BackendKind::Cluster { nodes, prefix } => {
-            let options = RedisOptions {
-                prefix,
-                ..RedisOptions::default()
-            };
+        BackendKind::Cluster { nodes, options } => {
             let backend = RedisBackend::connect_cluster(&nodes, options)
                 .await
                 .with_context(|| {
