@@ -11,6 +11,7 @@ use tagbust::{Engine, EngineOptions, Operation, Rule, WriteEvent};
 /// Paths of the built guest components.
 pub mod bench;
 pub mod daemon;
+pub mod hooked;
 pub mod peer;
 pub mod postgres;
 

@@ -8,79 +8,45 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tagbust::{
-    Backend, BackendError, FillLease, FillOutcome, HostOptions, MemoryBackend, NewEntry, Op,
-    OpOutcome, Relationships,
-};
+use tagbust::{HostOptions, MemoryBackend, Op, Relationships};
+use tagbust_tests::hooked::{BeforeApply, Hooked};
 use tagbust_tests::{echo_host_on, emit, entry};
 use tokio::sync::{Notify, Semaphore};
 
-/// The in-memory backend with one `apply` call held at the door until released.
-struct Held {
-    inner: MemoryBackend,
+/// Holds one `apply` call at the door until released, when asked to.
+struct Door {
     hold_next: AtomicBool,
     entered: Notify,
     door: Semaphore,
 }
 
-impl Held {
-    fn new() -> Held {
-        Held {
-            inner: MemoryBackend::new(),
-            hold_next: AtomicBool::new(false),
-            entered: Notify::new(),
-            door: Semaphore::new(0),
-        }
-    }
-}
-
-impl Backend for Held {
-    async fn apply(&self, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
+impl BeforeApply for Door {
+    async fn before_apply(&self, _ops: &[Op]) {
         if self.hold_next.swap(false, Ordering::SeqCst) {
             self.entered.notify_one();
             let _permit = self.door.acquire().await.expect("the door is never closed");
         }
-        self.inner.apply(ops).await
     }
+}
 
-    async fn set(&self, entry: NewEntry) -> Result<(), BackendError> {
-        self.inner.set(entry).await
-    }
+/// The in-memory backend behind the door.
+type Held = Hooked<MemoryBackend, Door>;
 
-    async fn set_many(&self, entries: Vec<NewEntry>) -> Result<(), BackendError> {
-        self.inner.set_many(entries).await
-    }
-
-    async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        self.inner.get(tenant, key).await
-    }
-
-    async fn begin_fill(
-        &self,
-        tenant: &str,
-        key: &str,
-        tags: &[String],
-    ) -> Result<FillLease, BackendError> {
-        self.inner.begin_fill(tenant, key, tags).await
-    }
-
-    async fn complete_fill(
-        &self,
-        lease: FillLease,
-        entry: NewEntry,
-    ) -> Result<FillOutcome, BackendError> {
-        self.inner.complete_fill(lease, entry).await
-    }
-
-    async fn sweep(&self, budget: usize) -> Result<usize, BackendError> {
-        self.inner.sweep(budget).await
-    }
+fn held() -> Held {
+    Hooked::new(
+        MemoryBackend::new(),
+        Door {
+            hold_next: AtomicBool::new(false),
+            entered: Notify::new(),
+            door: Semaphore::new(0),
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_waits_for_the_batch_the_worker_is_applying() {
     let host = echo_host_on(
-        Held::new(),
+        held(),
         Relationships::new(),
         HostOptions {
             batch_window: Duration::from_millis(20),

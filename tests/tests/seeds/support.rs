@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tagbust::backend::RedisBackend;
 use tagbust::{
-    Backend, BackendError, BoundRule, FillLease, FillOutcome, HostError, HostOptions, NewEntry, Op,
-    OpOutcome, RuleConfig, RuleSet, SubmitReport, Tagbust, TenantSetup, Tenants,
+    Backend, BoundRule, HostError, HostOptions, NewEntry, Op, RuleConfig, RuleSet, SubmitReport,
+    Tagbust, TenantSetup, Tenants,
 };
+use tagbust_tests::hooked::{BeforeApply, Hooked};
 use tagbust_tests::{TestRedis, load};
 
 /// The shared Redis the replays use: database 11 (12, 13 and 15 belong to other tests).
@@ -158,64 +159,28 @@ pub fn kept_or_applied(result: Result<SubmitReport, HostError>) -> SubmitReport 
     }
 }
 
-/// A real backend that records, for each `apply` call, the operations it was given.
-pub struct Recording<B> {
-    inner: B,
-    calls: Mutex<Vec<Vec<Op>>>,
-}
+/// The operations of each `apply` call, as given.
+#[derive(Default)]
+pub struct Calls(Mutex<Vec<Vec<Op>>>);
 
-impl<B: Backend> Recording<B> {
-    pub fn new(inner: B) -> Recording<B> {
-        Recording {
-            inner,
-            calls: Mutex::new(Vec::new()),
-        }
-    }
-
+impl Calls {
     /// The `apply` calls so far, each with its operations.
     pub fn calls(&self) -> Vec<Vec<Op>> {
-        self.calls.lock().expect("not poisoned").clone()
+        self.0.lock().expect("not poisoned").clone()
     }
 }
 
-impl<B: Backend> Backend for Recording<B> {
-    async fn apply(&self, ops: &[Op]) -> Result<Vec<OpOutcome>, BackendError> {
-        self.calls.lock().expect("not poisoned").push(ops.to_vec());
-        self.inner.apply(ops).await
+impl BeforeApply for Calls {
+    async fn before_apply(&self, ops: &[Op]) {
+        self.0.lock().expect("not poisoned").push(ops.to_vec());
     }
+}
 
-    async fn set(&self, entry: NewEntry) -> Result<(), BackendError> {
-        self.inner.set(entry).await
-    }
+/// A real backend that records, for each `apply` call, the operations it was given.
+pub type Recording<B> = Hooked<B, Calls>;
 
-    async fn set_many(&self, entries: Vec<NewEntry>) -> Result<(), BackendError> {
-        self.inner.set_many(entries).await
-    }
-
-    async fn get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        self.inner.get(tenant, key).await
-    }
-
-    async fn begin_fill(
-        &self,
-        tenant: &str,
-        key: &str,
-        tags: &[String],
-    ) -> Result<FillLease, BackendError> {
-        self.inner.begin_fill(tenant, key, tags).await
-    }
-
-    async fn complete_fill(
-        &self,
-        lease: FillLease,
-        entry: NewEntry,
-    ) -> Result<FillOutcome, BackendError> {
-        self.inner.complete_fill(lease, entry).await
-    }
-
-    async fn sweep(&self, budget: usize) -> Result<usize, BackendError> {
-        self.inner.sweep(budget).await
-    }
+pub fn recording<B: Backend>(inner: B) -> Recording<B> {
+    Hooked::new(inner, Calls::default())
 }
 
 /// Submits one event, which must be accepted.

@@ -18,7 +18,7 @@ use tagbust::{
 };
 use tagbust_tests::completed_task as completed;
 
-use crate::support::{Recording, cached, config, host_with, on_both_backends, put, submit};
+use crate::support::{cached, config, host_with, on_both_backends, put, recording, submit};
 
 fn table(rules: serde_json::Value) -> RuleConfig {
     config(serde_json::json!({
@@ -69,11 +69,7 @@ async fn cache_controllers<B: Backend>(host: &tagbust::Tagbust<B>, tenant: &str)
 /// script on Redis: the deletes of one task are atomic); other runs, other controllers and
 /// other tenants' tables are untouched.
 async fn a_completed_task_kills_its_controllers<B: Backend>(rule: Rule, backend: B) {
-    let host = host_with(
-        Recording::new(backend),
-        tenants(&rule),
-        HostOptions::default(),
-    );
+    let host = host_with(recording(backend), tenants(&rule), HostOptions::default());
     for tenant in ["lab", "farm"] {
         cache_controllers(&host, tenant).await;
     }
