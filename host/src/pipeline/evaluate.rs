@@ -210,7 +210,7 @@ impl FallbackRule {
                 value: String::new(),
             },
             strategy: Strategy::Immediate,
-            origin: Arc::new(Origin {
+            origin: Origin {
                 event: event.clone(),
                 rule: self.rule,
                 rule_version: self.version,
@@ -220,7 +220,7 @@ impl FallbackRule {
                 target: "*".into(),
                 strategy: Strategy::Immediate,
                 cascaded_from: None,
-            }),
+            },
             ticket: None,
         }
     }

@@ -71,7 +71,7 @@ impl<B: Backend> Tagbust<B> {
                 value: String::new(),
             },
             strategy: Strategy::Immediate,
-            origin: Arc::new(Origin {
+            origin: Origin {
                 event: origin,
                 rule: Arc::from(MANUAL),
                 rule_version: Arc::from(""),
@@ -81,7 +81,7 @@ impl<B: Backend> Tagbust<B> {
                 target: "*".into(),
                 strategy: Strategy::Immediate,
                 cascaded_from: None,
-            }),
+            },
             ticket: None,
         };
         self.send_manual(vec![routed]).await

@@ -64,11 +64,15 @@ pub struct Origin {
 }
 
 /// One operation to apply, with its strategy and origin.
+///
+/// The origin is held inline, not behind an `Arc`: every target of every event has one, and
+/// allocating (then freeing, on the other thread) one per target was a measured share of the
+/// pipeline's cost. Only explain's readers get them behind `Arc`s.
 #[derive(Debug, Clone)]
 pub struct Routed {
     pub op: Op,
     pub strategy: Strategy,
-    pub origin: Arc<Origin>,
+    pub origin: Origin,
     /// The submission's acknowledgement, when it is tracked.
     pub(crate) ticket: Option<Arc<Ticket>>,
 }
@@ -113,7 +117,7 @@ pub fn route(
             kind: op_kind(p.kind, p.strategy),
             value: p.value.clone(),
         };
-        let origin = Arc::new(Origin {
+        let origin = Origin {
             event: event.clone(),
             rule: p.rule,
             rule_version: p.rule_version,
@@ -123,16 +127,22 @@ pub fn route(
             target: p.value,
             strategy: p.strategy,
             cascaded_from: None,
-        });
+        };
+        let Some(expansion) = expansion else {
+            out.routed.push(Routed {
+                op,
+                strategy: p.strategy,
+                origin,
+                ticket: None,
+            });
+            continue;
+        };
         out.routed.push(Routed {
             op,
             strategy: p.strategy,
             origin: origin.clone(),
             ticket: None,
         });
-        let Some(expansion) = expansion else {
-            continue;
-        };
         out.truncated += u64::from(expansion.truncated);
         for c in expansion.tags {
             out.cascaded += 1;
@@ -143,10 +153,10 @@ pub fn route(
                     value: c.tag,
                 },
                 strategy: p.strategy,
-                origin: Arc::new(Origin {
+                origin: Origin {
                     cascaded_from: Some(c.via),
-                    ..(*origin).clone()
-                }),
+                    ..origin.clone()
+                },
                 ticket: None,
             });
         }
