@@ -60,7 +60,7 @@ impl Entry {
     fn records(&self) -> impl Iterator<Item = ExplainRecord> + '_ {
         let applied = Arc::new(self.applied.clone());
         self.origins.iter().map(move |o| ExplainRecord {
-            origin: Arc::new(o.clone()),
+            origin: Arc::new(o.clone().for_op(&applied.op)),
             applied: applied.clone(),
         })
     }

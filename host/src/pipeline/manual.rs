@@ -127,9 +127,9 @@ impl<B: Backend> Tagbust<B> {
         };
         let routing = EventRouting {
             tx: None,
-            routed,
+            targets: routed.len(),
             rejected: None,
         };
-        Ok(self.dispatch(report, vec![routing], None).await)
+        Ok(self.dispatch(report, vec![routing], routed, None).await)
     }
 }
