@@ -67,7 +67,7 @@ impl<B: Backend> Tagbust<B> {
                 for (((op, meta), outcome), label) in
                     ops.into_iter().zip(metas).zip(outcomes).zip(labels)
                 {
-                    explain.push(&meta.origins, op, label, outcome, meta.merged);
+                    explain.push(meta.origins, op, label, outcome, meta.merged);
                     meta.tickets.applied();
                 }
                 Ok(removed)

@@ -4,7 +4,6 @@
 //! anything newer).
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
@@ -14,13 +13,13 @@ use super::options::MAX_ORIGINS;
 use crate::backend::Op;
 use crate::model::Strategy;
 
-/// The origins of one pending operation. Nearly every operation has exactly one (only
-/// coalescing adds more), so that one is kept without a list of its own: no allocation per
-/// operation.
+/// The origins of one pending operation, held inline. Nearly every operation has exactly one
+/// (only coalescing adds more), so that one is kept without a list of its own: no allocation
+/// per operation.
 #[derive(Debug)]
 pub(crate) enum Origins {
-    One(Arc<Origin>),
-    Many(Vec<Arc<Origin>>),
+    One(Origin),
+    Many(Vec<Origin>),
 }
 
 impl Origins {
@@ -30,22 +29,39 @@ impl Origins {
         if room == 0 {
             return;
         }
-        if let Origins::One(first) = self {
-            let mut all = Vec::with_capacity(1 + other.len().min(room));
-            all.push(first.clone());
-            *self = Origins::Many(all);
-        }
-        let Origins::Many(all) = self else { return };
+        let mut all = match std::mem::replace(self, Origins::Many(Vec::new())) {
+            Origins::One(first) => {
+                let mut all = Vec::with_capacity(1 + other.len().min(room));
+                all.push(first);
+                all
+            }
+            Origins::Many(all) => all,
+        };
         match other {
             Origins::One(o) => all.push(o),
             Origins::Many(more) => all.extend(more.into_iter().take(room)),
+        }
+        *self = Origins::Many(all);
+    }
+
+    /// Forgets the first `n` origins (the oldest, when explain's ring is full).
+    pub fn drop_first(&mut self, n: usize) {
+        match self {
+            Origins::One(_) => {
+                if n > 0 {
+                    *self = Origins::Many(Vec::new());
+                }
+            }
+            Origins::Many(all) => {
+                all.drain(..n.min(all.len()));
+            }
         }
     }
 }
 
 impl std::ops::Deref for Origins {
-    type Target = [Arc<Origin>];
-    fn deref(&self) -> &[Arc<Origin>] {
+    type Target = [Origin];
+    fn deref(&self) -> &[Origin] {
         match self {
             Origins::One(o) => std::slice::from_ref(o),
             Origins::Many(all) => all,
@@ -149,6 +165,8 @@ pub(crate) fn group(routed: Vec<Routed>) -> Vec<Pending> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::backend::OpKind;
     use crate::model::{Operation, TargetKind};
@@ -163,7 +181,7 @@ mod tests {
             },
             strategy,
             ticket: None,
-            origin: Arc::new(Origin {
+            origin: Origin {
                 event: Arc::new(EventOrigin {
                     seq,
                     tenant: Arc::from("t"),
@@ -180,7 +198,7 @@ mod tests {
                 target: value.to_owned(),
                 strategy,
                 cascaded_from: None,
-            }),
+            },
         }
     }
 

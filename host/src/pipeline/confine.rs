@@ -47,6 +47,53 @@ pub(crate) fn check(
     value: &str,
 ) -> Result<(), Violation> {
     let bytes = value.as_bytes();
+    // The common target (`post:42`, `feed:home`) holds no byte any check below looks for:
+    // one table lookup per byte, and only the other-tenant check remains.
+    if !bytes.iter().all(|&b| PLAIN[usize::from(b)]) {
+        check_bytes(value)?;
+    }
+    // Without tenants of their own, no other tenant can be named.
+    if tenants.is_empty() {
+        return Ok(());
+    }
+    let brace = value.find('{');
+    let other = |name: &str| name != tenant && tenants.get_own(name).is_some();
+    // A pattern's leading wildcards would let it start anywhere: look past them.
+    let head = match kind {
+        TargetKind::Pattern => value.trim_start_matches(['*', '?']),
+        _ => value,
+    };
+    let first = head.split([':', '/']).next().unwrap_or("");
+    if other(first) {
+        return Err(Violation::OtherTenant(first.to_owned()));
+    }
+    if let Some(open) = brace {
+        let inner = &value[open + 1..];
+        if let Some(tag) = inner.split_once('}').map(|(tag, _)| tag)
+            && other(tag)
+        {
+            return Err(Violation::OtherTenant(tag.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// Bytes no check cares about: ASCII letters, digits, and punctuation other than `.`, `/`,
+/// `\\`, `{` and the control characters.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = !matches!(b as u8, b'.' | b'/' | b'\\' | b'{');
+        b += 1;
+    }
+    t
+};
+
+/// The checks that look at the bytes themselves: absolute keys, traversal, control
+/// characters, the backend's own key layout. One pass over the bytes.
+fn check_bytes(value: &str) -> Result<(), Violation> {
+    let bytes = value.as_bytes();
     if bytes.first().is_some_and(|b| matches!(b, b'/' | b'\\')) {
         return Err(Violation::Absolute);
     }
@@ -79,28 +126,6 @@ pub(crate) fn check(
             && inner[close + 1..].starts_with(':')
         {
             return Err(Violation::BackendKey);
-        }
-    }
-    // Without tenants of their own, no other tenant can be named.
-    if tenants.is_empty() {
-        return Ok(());
-    }
-    let other = |name: &str| name != tenant && tenants.get_own(name).is_some();
-    // A pattern's leading wildcards would let it start anywhere: look past them.
-    let head = match kind {
-        TargetKind::Pattern => value.trim_start_matches(['*', '?']),
-        _ => value,
-    };
-    let first = head.split([':', '/']).next().unwrap_or("");
-    if other(first) {
-        return Err(Violation::OtherTenant(first.to_owned()));
-    }
-    if let Some(open) = brace {
-        let inner = &value[open + 1..];
-        if let Some(tag) = inner.split_once('}').map(|(tag, _)| tag)
-            && other(tag)
-        {
-            return Err(Violation::OtherTenant(tag.to_owned()));
         }
     }
     Ok(())
@@ -161,5 +186,23 @@ mod tests {
             check("acme", &t, TargetKind::Tag, "globex"),
             Err(Violation::OtherTenant("globex".into()))
         );
+    }
+
+    #[test]
+    fn strings_of_plain_bytes_pass_every_byte_check() {
+        let plain: Vec<char> = (0..=255u8)
+            .filter(|&b| PLAIN[usize::from(b)])
+            .map(char::from)
+            .collect();
+        assert!(plain.iter().all(|c| c.is_ascii() && !c.is_ascii_control()));
+        for &a in &plain {
+            for &b in &plain {
+                let s = format!("{a}{b}:{a}{a}:{b}");
+                assert_eq!(check_bytes(&s), Ok(()), "{s:?}");
+            }
+        }
+        for c in ['.', '/', '\\', '{', '\0', '\x7f', 'é'] {
+            assert!(!PLAIN[c.to_string().as_bytes()[0] as usize], "{c:?}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::confine;
-use super::operations::{EventOrigin, Origin, Routed, route};
+use super::operations::{EventOrigin, Origin, RouteOutput, Routed};
 use super::options::Rejection;
 use super::stats::{Counters, Stats};
 use crate::backend::{Op, OpKind};
@@ -16,18 +16,25 @@ use crate::tenant::policy::{FailurePolicy, FallbackScope};
 use crate::tenant::ruleset::{BoundRule, EventReport, TenantGroup, group_by_tenant};
 use crate::tenant::tenants::{TenantSetup, Tenants};
 
-/// One event's routed operations, and the (tenant, transaction) that holds them, if any.
+/// One event's share of the submission's routed operations, and the (tenant, transaction)
+/// that holds them, if any.
 #[derive(Default, Clone)]
 pub(super) struct EventRouting {
     pub tx: Option<(String, String)>,
-    pub routed: Vec<Routed>,
+    /// How many operations of the routed list are this event's: the next ones after those
+    /// of the events before it.
+    pub targets: usize,
     /// Set when a rule with the `fail` policy failed: nothing of the event is applied.
     pub rejected: Option<Rejection>,
 }
 
 pub(super) struct Evaluated {
-    /// One per submitted event, in order.
+    /// One per submitted event, in routing order: input order within a tenant, tenants in
+    /// order.
     pub events: Vec<EventRouting>,
+    /// Every event's operations, back to back in the order of `events`: one list per
+    /// submission, not one per event.
+    pub routed: Vec<Routed>,
     /// Rule outcomes that failed.
     pub failures: usize,
     /// Time each tenant's failed rule calls took (timeouts, memory bombs, traps): what the
@@ -52,7 +59,11 @@ pub(super) fn evaluate_and_route(
             source: e.context.get(tagbust_types::SOURCE_KEY).cloned(),
         })
         .collect();
-    let mut out: Vec<EventRouting> = vec![EventRouting::default(); n];
+    let mut out: Vec<EventRouting> = Vec::with_capacity(n);
+    let mut routed = RouteOutput {
+        routed: Vec::with_capacity(3 * n),
+        ..RouteOutput::default()
+    };
     let mut failures = 0;
     let mut burned = Vec::new();
     // Events go to their tenant's rule set by value; `indices` maps back to input order.
@@ -73,14 +84,11 @@ pub(super) fn evaluate_and_route(
             burned.push((tenant.clone(), failed_time));
         }
         let mut policy = PolicyCounts::default();
-        let mut whole_tenant: Vec<Option<FallbackRule>> = vec![None; indices.len()];
-        for ((&i, report), whole) in indices
+        let enforced: Vec<(Option<Rejection>, Option<FallbackRule>)> = indices
             .iter()
             .zip(evaluation.events.iter_mut())
-            .zip(whole_tenant.iter_mut())
-        {
-            (out[i].rejected, *whole) = enforce(tenants, setup, report, i, &mut policy);
-        }
+            .map(|(&i, report)| enforce(tenants, setup, report, i, &mut policy))
+            .collect();
         // Count before the plans are moved into routing.
         stats.update(|s| {
             s.events += indices.len() as u64;
@@ -113,11 +121,18 @@ pub(super) fn evaluate_and_route(
             }
             policy.add_to(s);
         });
-        let (mut cascaded, mut truncated) = (0, 0);
+        let (cascaded, truncated) = (routed.cascaded, routed.truncated);
         // Every event of the group shares one copy of the tenant id.
         let tenant_id: Arc<str> = Arc::from(tenant.as_str());
-        for ((&i, mut report), whole) in indices.iter().zip(evaluation.events).zip(whole_tenant) {
-            if out[i].rejected.is_some() {
+        for ((&i, mut report), (rejected, whole)) in
+            indices.iter().zip(evaluation.events).zip(enforced)
+        {
+            if rejected.is_some() {
+                out.push(EventRouting {
+                    tx: None,
+                    targets: 0,
+                    rejected,
+                });
                 continue;
             }
             let EventExtras {
@@ -136,25 +151,27 @@ pub(super) fn evaluate_and_route(
                 .transaction
                 .as_ref()
                 .map(|t| (tenant.clone(), t.clone()));
-            let mut routed = route(origin.clone(), report.plan, &setup.relationships);
+            let before = routed.routed.len();
             if let Some(rule) = whole {
+                routed.add(origin.clone(), report.plan, &setup.relationships);
                 routed.routed.push(rule.tenant_op(&origin));
+            } else {
+                routed.add(origin, report.plan, &setup.relationships);
             }
-            cascaded += routed.cascaded;
-            truncated += routed.truncated;
-            out[i] = EventRouting {
+            out.push(EventRouting {
                 tx,
-                routed: routed.routed,
+                targets: routed.routed.len() - before,
                 rejected: None,
-            };
+            });
         }
         stats.update(|s| {
-            s.cascaded_tags += cascaded;
-            s.cascades_truncated += truncated;
+            s.cascaded_tags += routed.cascaded - cascaded;
+            s.cascades_truncated += routed.truncated - truncated;
         });
     }
     Evaluated {
         events: out,
+        routed: routed.routed,
         failures,
         burned,
     }
@@ -210,7 +227,7 @@ impl FallbackRule {
                 value: String::new(),
             },
             strategy: Strategy::Immediate,
-            origin: Arc::new(Origin {
+            origin: Origin {
                 event: event.clone(),
                 rule: self.rule,
                 rule_version: self.version,
@@ -220,7 +237,7 @@ impl FallbackRule {
                 target: "*".into(),
                 strategy: Strategy::Immediate,
                 cascaded_from: None,
-            }),
+            },
             ticket: None,
         }
     }

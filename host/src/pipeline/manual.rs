@@ -71,7 +71,7 @@ impl<B: Backend> Tagbust<B> {
                 value: String::new(),
             },
             strategy: Strategy::Immediate,
-            origin: Arc::new(Origin {
+            origin: Origin {
                 event: origin,
                 rule: Arc::from(MANUAL),
                 rule_version: Arc::from(""),
@@ -81,7 +81,7 @@ impl<B: Backend> Tagbust<B> {
                 target: "*".into(),
                 strategy: Strategy::Immediate,
                 cascaded_from: None,
-            }),
+            },
             ticket: None,
         };
         self.send_manual(vec![routed]).await
@@ -127,9 +127,9 @@ impl<B: Backend> Tagbust<B> {
         };
         let routing = EventRouting {
             tx: None,
-            routed,
+            targets: routed.len(),
             rejected: None,
         };
-        Ok(self.dispatch(report, vec![routing], None).await)
+        Ok(self.dispatch(report, vec![routing], routed, None).await)
     }
 }

@@ -63,12 +63,28 @@ pub struct Origin {
     pub cascaded_from: Option<String>,
 }
 
+impl Origin {
+    /// The origin as readers see it. A routed operation's origin leaves `target` empty when
+    /// the target is the operation's own value (every target but a cascade's), so the string
+    /// is held once, by the operation; this fills it in.
+    pub(crate) fn for_op(mut self, op: &Op) -> Origin {
+        if self.target.is_empty() && self.cascaded_from.is_none() {
+            self.target.clone_from(&op.value);
+        }
+        self
+    }
+}
+
 /// One operation to apply, with its strategy and origin.
+///
+/// The origin is held inline, not behind an `Arc`: every target of every event has one, and
+/// allocating (then freeing, on the other thread) one per target was a measured share of the
+/// pipeline's cost. Only explain's readers get them behind `Arc`s.
 #[derive(Debug, Clone)]
 pub struct Routed {
     pub op: Op,
     pub strategy: Strategy,
-    pub origin: Arc<Origin>,
+    pub origin: Origin,
     /// The submission's acknowledgement, when it is tracked.
     pub(crate) ticket: Option<Arc<Ticket>>,
 }
@@ -105,51 +121,76 @@ pub fn route(
         routed: Vec::with_capacity(plan.len()),
         ..RouteOutput::default()
     };
-    for p in plan {
-        let expansion = (p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty())
-            .then(|| relationships.expand(&p.value));
-        let op = Op {
-            tenant: event.tenant.clone(),
-            kind: op_kind(p.kind, p.strategy),
-            value: p.value.clone(),
-        };
-        let origin = Arc::new(Origin {
-            event: event.clone(),
-            rule: p.rule,
-            rule_version: p.rule_version,
-            rule_sha256: p.rule_sha256,
-            fallback: p.fallback,
-            target_kind: p.kind,
-            target: p.value,
-            strategy: p.strategy,
-            cascaded_from: None,
-        });
-        out.routed.push(Routed {
-            op,
-            strategy: p.strategy,
-            origin: origin.clone(),
-            ticket: None,
-        });
-        let Some(expansion) = expansion else {
-            continue;
-        };
-        out.truncated += u64::from(expansion.truncated);
-        for c in expansion.tags {
-            out.cascaded += 1;
-            out.routed.push(Routed {
-                op: Op {
-                    tenant: event.tenant.clone(),
-                    kind: op_kind(TargetKind::Tag, p.strategy),
-                    value: c.tag,
-                },
+    out.add(event, plan, relationships);
+    out
+}
+
+impl RouteOutput {
+    /// Routes one event's plan, appending its operations after those already routed (a
+    /// submission routes all its events into one list, not one list per event).
+    pub fn add(
+        &mut self,
+        event: Arc<EventOrigin>,
+        plan: Vec<PlannedTarget>,
+        relationships: &Relationships,
+    ) {
+        for p in plan {
+            let expansion = (p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty())
+                .then(|| relationships.expand(&p.value));
+            let mut origin = Origin {
+                event: event.clone(),
+                rule: p.rule,
+                rule_version: p.rule_version,
+                rule_sha256: p.rule_sha256,
+                fallback: p.fallback,
+                target_kind: p.kind,
+                // The operation's own value (see `Origin::for_op`): one copy of the string.
+                target: String::new(),
                 strategy: p.strategy,
-                origin: Arc::new(Origin {
-                    cascaded_from: Some(c.via),
-                    ..(*origin).clone()
-                }),
+                cascaded_from: None,
+            };
+            let Some(expansion) = expansion else {
+                self.routed.push(Routed {
+                    op: Op {
+                        tenant: event.tenant.clone(),
+                        kind: op_kind(p.kind, p.strategy),
+                        value: p.value,
+                    },
+                    strategy: p.strategy,
+                    origin,
+                    ticket: None,
+                });
+                continue;
+            };
+            let op = Op {
+                tenant: event.tenant.clone(),
+                kind: op_kind(p.kind, p.strategy),
+                value: p.value.clone(),
+            };
+            origin.target = p.value;
+            self.routed.push(Routed {
+                op,
+                strategy: p.strategy,
+                origin: origin.clone(),
                 ticket: None,
             });
+            self.truncated += u64::from(expansion.truncated);
+            for c in expansion.tags {
+                self.cascaded += 1;
+                self.routed.push(Routed {
+                    op: Op {
+                        tenant: event.tenant.clone(),
+                        kind: op_kind(TargetKind::Tag, p.strategy),
+                        value: c.tag,
+                    },
+                    strategy: p.strategy,
+                    origin: Origin {
+                        cascaded_from: Some(c.via),
+                        ..origin.clone()
+                    },
+                    ticket: None,
+                });
+            }
         }
     }
-    out
 }

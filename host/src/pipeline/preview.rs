@@ -68,7 +68,7 @@ pub fn preview(
             out.push(PreviewOp {
                 event: i,
                 when: when(event.transaction.as_deref(), r.strategy),
-                origin: r.origin,
+                origin: Arc::new(r.origin.for_op(&r.op)),
                 op: r.op,
             });
         }
@@ -140,7 +140,7 @@ pub fn dry_run(tenants: &Tenants, events: Vec<WriteEvent>) -> DryRun {
                 .map(|r| PreviewOp {
                     event: i,
                     when: when(tx.as_deref(), r.strategy),
-                    origin: r.origin,
+                    origin: Arc::new(r.origin.for_op(&r.op)),
                     op: r.op,
                 })
                 .collect();

@@ -72,24 +72,28 @@ impl<B: Backend> Tagbust<B> {
             rule_failures: evaluated.failures,
             ..SubmitReport::default()
         };
-        Ok(self.dispatch(report, evaluated.events, ticket).await)
+        Ok(self
+            .dispatch(report, evaluated.events, evaluated.routed, ticket)
+            .await)
     }
 
     /// Sends routed events on by strategy: held for their transaction, applied now
     /// (immediate, lazy), or queued for the batch window; rejected events are reported.
+    /// `routed` holds every event's operations back to back, in the order of `events`.
     pub(super) async fn dispatch(
         &self,
         mut report: SubmitReport,
         events: Vec<EventRouting>,
+        routed: Vec<Routed>,
         ticket: Option<Arc<Ticket>>,
     ) -> SubmitReport {
         let inner = &self.inner;
-        let targets: usize = events.iter().map(|e| e.routed.len()).sum();
-        let mut now: Vec<Routed> = Vec::with_capacity(targets);
+        let mut now: Vec<Routed> = Vec::with_capacity(routed.len());
         let mut batched: Vec<Routed> = Vec::new();
+        let mut routed = routed.into_iter();
         for EventRouting {
             tx,
-            mut routed,
+            targets,
             rejected,
         } in events
         {
@@ -97,21 +101,22 @@ impl<B: Backend> Tagbust<B> {
                 report.rejected.push(rejection);
                 continue;
             }
+            let mine = routed.by_ref().take(targets).map(|mut r| {
+                r.ticket = ticket.clone();
+                r
+            });
             if let Some(ticket) = &ticket {
-                ticket.add(routed.len() as u64);
-                for r in &mut routed {
-                    r.ticket = Some(ticket.clone());
-                }
+                ticket.add(targets as u64);
             }
-            report.targets += routed.len();
+            report.targets += targets;
             match tx {
                 Some((tenant, tx)) => {
-                    report.held += routed.len();
-                    lock(&inner.txs).hold(&tenant, &tx, routed);
+                    report.held += targets;
+                    lock(&inner.txs).hold(&tenant, &tx, mine.collect());
                     inner.wake.notify_one();
                 }
                 None => {
-                    for r in routed {
+                    for r in mine {
                         if r.strategy == Strategy::Batched {
                             batched.push(r);
                         } else {
@@ -121,6 +126,8 @@ impl<B: Backend> Tagbust<B> {
                 }
             }
         }
+        // Events are routed tenant by tenant: rejections are reported in submission order.
+        report.rejected.sort_by_key(|r| r.index);
         report.batched = batched.len();
         // Every operation carries the ticket now: the submission's own unit is released.
         if let Some(ticket) = ticket {
