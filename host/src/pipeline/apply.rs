@@ -35,6 +35,18 @@ impl<B: Backend> Tagbust<B> {
         Ok((count, removed))
     }
 
+    /// Applies operations grouped already, labelled by strategy.
+    pub(super) async fn apply_grouped_now(
+        &self,
+        grouped: Vec<Pending>,
+    ) -> Result<(usize, u64), HostError> {
+        let count = grouped.len();
+        let removed = self
+            .apply_grouped(grouped, 0, |p| strategy_label(p.strategy))
+            .await?;
+        Ok((count, removed))
+    }
+
     /// Applies grouped operations; on failure puts them in the batcher for retry.
     pub(super) async fn apply_grouped(
         &self,
