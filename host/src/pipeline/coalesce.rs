@@ -116,7 +116,7 @@ impl Coalescer {
     /// [`MAX_ORIGINS`], the soonest strategy wins), or appends it. Returns true when it was
     /// new.
     pub fn merge(&mut self, p: Pending) -> bool {
-        let hash = self.hasher.hash_one(&p.op);
+        let hash = hash_op(&self.hasher, &p.op);
         let pending = &self.pending;
         match self.index.find(hash, |&i| pending[i].op == p.op) {
             Some(&i) => {
@@ -132,7 +132,7 @@ impl Coalescer {
                 let hasher = &self.hasher;
                 let pending = &self.pending;
                 self.index
-                    .insert_unique(hash, i, |&j| hasher.hash_one(&pending[j].op));
+                    .insert_unique(hash, i, |&j| hash_op(hasher, &pending[j].op));
                 self.pending.push(p);
                 true
             }
