@@ -30,20 +30,30 @@ impl<B: Backend> Tagbust<B> {
         let grouped = group(routed);
         let count = grouped.len();
         let removed = self
-            .apply_grouped(grouped, 0, |p| label.unwrap_or(strategy_label(p.strategy)))
+            .apply_grouped(grouped, 0, |s| label.unwrap_or(strategy_label(s)))
             .await?;
         Ok((count, removed))
     }
 
-    /// Applies grouped operations; on failure puts them in the batcher for retry.
+    /// Applies operations grouped already, labelled by strategy.
+    pub(super) async fn apply_grouped_now(
+        &self,
+        grouped: Vec<Pending>,
+    ) -> Result<(usize, u64), HostError> {
+        let count = grouped.len();
+        let removed = self.apply_grouped(grouped, 0, strategy_label).await?;
+        Ok((count, removed))
+    }
+
+    /// Applies grouped operations, each labelled by its strategy; on failure puts them in the
+    /// batcher for retry.
     pub(super) async fn apply_grouped(
         &self,
         grouped: Vec<Pending>,
         batched_targets: u64,
-        label: impl Fn(&Pending) -> &'static str,
+        label: impl Fn(Strategy) -> &'static str,
     ) -> Result<u64, HostError> {
         let inner = &self.inner;
-        let labels: Vec<&'static str> = grouped.iter().map(&label).collect();
         let (ops, metas): (Vec<Op>, Vec<Meta>) = grouped.into_iter().map(Meta::split).unzip();
         let span = tracing::debug_span!(
             "tagbust.apply",
@@ -64,9 +74,8 @@ impl<B: Backend> Tagbust<B> {
                     s.keys_removed += removed;
                 });
                 let mut explain = inner.explain.writer();
-                for (((op, meta), outcome), label) in
-                    ops.into_iter().zip(metas).zip(outcomes).zip(labels)
-                {
+                for ((op, meta), outcome) in ops.into_iter().zip(metas).zip(outcomes) {
+                    let label = label(meta.strategy);
                     explain.push(meta.origins, op, label, outcome, meta.merged);
                     meta.tickets.applied();
                 }
@@ -98,7 +107,7 @@ impl<B: Backend> Tagbust<B> {
         }
         let ops = pending.len() as u64;
         let removed = self
-            .apply_grouped(pending, targets, |p| match p.strategy {
+            .apply_grouped(pending, targets, |s| match s {
                 Strategy::Batched => "batched",
                 _ => "deferred",
             })

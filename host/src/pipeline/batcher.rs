@@ -3,7 +3,6 @@
 use tokio::time::Instant;
 
 use super::coalesce::{Coalescer, Pending};
-use super::operations::Routed;
 
 #[derive(Default)]
 pub(crate) struct Batcher {
@@ -15,11 +14,13 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    /// Adds routed batched targets; returns how many distinct operations are now pending.
-    pub fn add(&mut self, routed: impl IntoIterator<Item = Routed>) -> usize {
+    /// Adds routed batched targets (or operations already grouped from them); returns how
+    /// many distinct operations are now pending.
+    pub fn add<T: Into<Pending>>(&mut self, routed: impl IntoIterator<Item = T>) -> usize {
         for r in routed {
-            self.targets += 1;
-            if self.pending.merge(r.into()) {
+            let p: Pending = r.into();
+            self.targets += p.merged;
+            if self.pending.merge(p) {
                 self.first_at.get_or_insert_with(Instant::now);
             }
         }

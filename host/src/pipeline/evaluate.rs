@@ -73,7 +73,7 @@ pub(super) fn evaluate_and_route(
         // they are counted as events).
         let setup = tenants.get(&tenant).cloned().unwrap_or_default();
         let setup = &*setup;
-        let mut evaluation = setup.rules.evaluate_owned(events);
+        let mut evaluation = setup.rules.evaluate_for_plan(events);
         let failed_time: std::time::Duration = evaluation
             .runs
             .iter()

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::evaluate::EventRouting;
 use super::operations::{EventOrigin, Origin, Routed, route};
+use super::split::split;
 use super::{HostError, SubmitReport, Tagbust, confine};
 use crate::backend::{Backend, Op, OpKind};
 use crate::model::event::{Operation, WriteEvent};
@@ -130,6 +131,8 @@ impl<B: Backend> Tagbust<B> {
             targets: routed.len(),
             rejected: None,
         };
-        Ok(self.dispatch(report, vec![routing], routed, None).await)
+        Ok(self
+            .dispatch(report, split(vec![routing], routed, None), None)
+            .await)
     }
 }

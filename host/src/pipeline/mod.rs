@@ -34,6 +34,7 @@ mod operations;
 mod options;
 mod preview;
 mod reload;
+mod split;
 pub mod stats;
 mod submit;
 mod tx;

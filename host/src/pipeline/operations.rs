@@ -194,3 +194,37 @@ impl RouteOutput {
         }
     }
 }
+
+#[cfg(test)]
+impl Routed {
+    /// A tag operation of tenant `t` from event `seq`, for tests.
+    pub(crate) fn for_test(value: &str, strategy: Strategy, seq: u64) -> Routed {
+        Routed {
+            op: Op {
+                tenant: Arc::from("t"),
+                kind: OpKind::Tag,
+                value: value.to_owned(),
+            },
+            strategy,
+            ticket: None,
+            origin: Origin {
+                event: Arc::new(EventOrigin {
+                    seq,
+                    tenant: Arc::from("t"),
+                    resource: "r".to_owned(),
+                    operation: Operation::Update,
+                    transaction: None,
+                    source: None,
+                }),
+                rule: Arc::from("rule"),
+                rule_version: Arc::from("1"),
+                rule_sha256: Arc::from("0"),
+                fallback: false,
+                target_kind: TargetKind::Tag,
+                target: value.to_owned(),
+                strategy,
+                cascaded_from: None,
+            },
+        }
+    }
+}

@@ -5,11 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::ack::{Applied, Ticket};
-use super::evaluate::{self, EventRouting};
+use super::coalesce::Pending;
+#[cfg(doc)]
+use super::coalesce::group;
+use super::evaluate;
 use super::operations::Routed;
+use super::split::{Split, split};
 use super::{HostError, SubmitReport, Tagbust, lock};
 use crate::backend::Backend;
-use crate::model::{Strategy, WriteEvent};
+use crate::model::WriteEvent;
 
 impl<B: Backend> Tagbust<B> {
     /// Evaluates `events`, applies what is due now, queues what is batched, holds what
@@ -55,10 +59,15 @@ impl<B: Backend> Tagbust<B> {
         let first_seq = inner.seq.fetch_add(n as u64, Ordering::Relaxed);
         let stats = inner.stats.clone();
         let span = tracing::debug_span!("tagbust.submit", events = n);
-        let evaluated = tokio::task::spawn_blocking(move || {
+        let for_ops = ticket.clone();
+        let (evaluated, split) = tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
             crate::sandbox::blocking::on_blocking_thread(|| {
-                evaluate::evaluate_and_route(&tenants, &stats, events, first_seq)
+                let mut evaluated =
+                    evaluate::evaluate_and_route(&tenants, &stats, events, first_seq);
+                let events = std::mem::take(&mut evaluated.events);
+                let routed = std::mem::take(&mut evaluated.routed);
+                (evaluated, split(events, routed, for_ops.as_ref()))
             })
         })
         .await
@@ -72,68 +81,37 @@ impl<B: Backend> Tagbust<B> {
             rule_failures: evaluated.failures,
             ..SubmitReport::default()
         };
-        Ok(self
-            .dispatch(report, evaluated.events, evaluated.routed, ticket)
-            .await)
+        Ok(self.dispatch(report, split, ticket).await)
     }
 
-    /// Sends routed events on by strategy: held for their transaction, applied now
+    /// Sends a submission's sorted operations on: held for their transaction, applied now
     /// (immediate, lazy), or queued for the batch window; rejected events are reported.
-    /// `routed` holds every event's operations back to back, in the order of `events`.
+    /// `ticket` is the one [`split`] gave the operations.
     pub(super) async fn dispatch(
         &self,
         mut report: SubmitReport,
-        events: Vec<EventRouting>,
-        routed: Vec<Routed>,
+        split: Split,
         ticket: Option<Arc<Ticket>>,
     ) -> SubmitReport {
         let inner = &self.inner;
-        let mut now: Vec<Routed> = Vec::with_capacity(routed.len());
-        let mut batched: Vec<Routed> = Vec::new();
-        let mut routed = routed.into_iter();
-        for EventRouting {
-            tx,
-            targets,
-            rejected,
-        } in events
-        {
-            if let Some(rejection) = rejected {
-                report.rejected.push(rejection);
-                continue;
-            }
-            let mine = routed.by_ref().take(targets).map(|mut r| {
-                r.ticket = ticket.clone();
-                r
-            });
-            if let Some(ticket) = &ticket {
-                ticket.add(targets as u64);
-            }
-            report.targets += targets;
-            match tx {
-                Some((tenant, tx)) => {
-                    report.held += targets;
-                    lock(&inner.txs).hold(&tenant, &tx, mine.collect());
-                    inner.wake.notify_one();
-                }
-                None => {
-                    for r in mine {
-                        if r.strategy == Strategy::Batched {
-                            batched.push(r);
-                        } else {
-                            now.push(r);
-                        }
-                    }
-                }
-            }
+        if let Some(ticket) = &ticket {
+            ticket.add(split.targets as u64);
         }
-        // Events are routed tenant by tenant: rejections are reported in submission order.
-        report.rejected.sort_by_key(|r| r.index);
-        report.batched = batched.len();
+        report.targets += split.targets;
+        report.held += split.held_targets;
+        report.rejected = split.rejected;
+        report.batched = split.batched.len();
+        for (tenant, tx, ops) in split.held {
+            lock(&inner.txs).hold(&tenant, &tx, ops);
+            inner.wake.notify_one();
+        }
         // Every operation carries the ticket now: the submission's own unit is released.
         if let Some(ticket) = ticket {
             ticket.done(1);
         }
-        let (applied, pending) = self.send_now_or_later(now, batched).await;
+        let (applied, pending) = self
+            .send_now_or_later(split.now, split.now_targets, split.batched)
+            .await;
         report.applied = applied.applied;
         report.deferred = applied.deferred;
         report.keys_removed = applied.keys_removed;
@@ -158,9 +136,11 @@ impl<B: Backend> Tagbust<B> {
     /// Queues `batched` for the window and applies `now`, or keeps `now` for retry while the
     /// backend is failing. Returns what happened to `now`, and how many operations are
     /// pending afterwards.
+    /// `now` is grouped (see [`group`]) from `now_targets` routed operations.
     pub(super) async fn send_now_or_later(
         &self,
-        now: Vec<Routed>,
+        now: Vec<Pending>,
+        now_targets: usize,
         batched: Vec<Routed>,
     ) -> (SentNow, usize) {
         let mut sent = SentNow::default();
@@ -169,11 +149,11 @@ impl<B: Backend> Tagbust<B> {
             return (sent, pending);
         }
         if self.inner.degraded.load(Ordering::Relaxed) {
-            sent.deferred = now.len();
+            sent.deferred = now_targets;
             pending = self.enqueue(now);
             return (sent, pending);
         }
-        match self.apply_now(now, None).await {
+        match self.apply_grouped_now(now).await {
             Ok((applied, removed)) => {
                 sent.applied = applied;
                 sent.keys_removed = removed;
@@ -188,8 +168,9 @@ impl<B: Backend> Tagbust<B> {
         (sent, pending)
     }
 
-    /// Queues batched operations; returns how many are pending.
-    pub(super) fn enqueue(&self, batched: Vec<Routed>) -> usize {
+    /// Queues operations (routed, or already grouped) for the batch window; returns how many
+    /// are pending.
+    pub(super) fn enqueue<T: Into<Pending>>(&self, batched: Vec<T>) -> usize {
         if batched.is_empty() {
             return lock(&self.inner.batcher).len();
         }

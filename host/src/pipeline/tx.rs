@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use tokio::time::Instant;
 
+use super::coalesce::group;
 use super::operations::Routed;
 use super::{CommitReport, HostError, Tagbust, lock};
 use crate::backend::Backend;
@@ -93,7 +94,10 @@ impl<B: Backend> Tagbust<B> {
             .into_iter()
             .partition(|r| r.strategy == Strategy::Batched);
         let batched_count = batched.len();
-        let (sent, _) = self.send_now_or_later(now, batched).await;
+        let now_targets = now.len();
+        let (sent, _) = self
+            .send_now_or_later(group(now), now_targets, batched)
+            .await;
         Ok(CommitReport {
             released,
             applied: sent.applied,

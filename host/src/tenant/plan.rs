@@ -68,13 +68,37 @@ pub struct PlannedTarget {
 /// rule that asked for it and credited to that rule; it takes the soonest strategy any rule
 /// asked for, and cascades if any rule asked it to.
 pub fn plan(outcomes: &[RuleOutcome]) -> Vec<PlannedTarget> {
+    merge(outcomes.iter().map(|o| (o, targets_of(o).iter().cloned())))
+}
+
+/// Like [`plan`], but moves each target out of `outcomes` into the plan instead of copying
+/// its string: their `Ok` lists are left empty. For the pipeline, which reads outcomes only
+/// for their failures.
+pub(crate) fn plan_taking(outcomes: &mut [RuleOutcome]) -> Vec<PlannedTarget> {
+    merge(outcomes.iter_mut().map(|o| {
+        let targets = match &mut o.result {
+            Outcome::Ok { targets } => std::mem::take(targets),
+            Outcome::Error { .. } => Vec::new(),
+        };
+        let o: &RuleOutcome = o;
+        (o, targets)
+    }))
+}
+
+fn targets_of(outcome: &RuleOutcome) -> &[Target] {
+    match &outcome.result {
+        Outcome::Ok { targets } => targets,
+        Outcome::Error { .. } => &[],
+    }
+}
+
+fn merge<'a, T: IntoIterator<Item = Target>>(
+    outcomes: impl Iterator<Item = (&'a RuleOutcome, T)>,
+) -> Vec<PlannedTarget> {
     let mut planned: Vec<PlannedTarget> = Vec::new();
     // Plans are usually a handful of targets: scan linearly, index only past a few dozen.
     let mut seen: Option<HashMap<(TargetKind, String), usize>> = None;
-    for outcome in outcomes {
-        let Outcome::Ok { targets } = &outcome.result else {
-            continue;
-        };
+    for (outcome, targets) in outcomes {
         for target in targets {
             let found = match &seen {
                 Some(index) => index.get(&(target.kind, target.value.clone())).copied(),
@@ -96,7 +120,7 @@ pub fn plan(outcomes: &[RuleOutcome]) -> Vec<PlannedTarget> {
                     }
                     planned.push(PlannedTarget {
                         kind: target.kind,
-                        value: target.value.clone(),
+                        value: target.value,
                         strategy: target.strategy,
                         cascade: target.cascade,
                         priority: outcome.priority,
@@ -173,5 +197,23 @@ mod tests {
         assert_eq!(p[0].strategy, Strategy::Immediate, "soonest strategy wins");
         assert!(p[0].cascade, "cascade is or-ed");
         assert_eq!((p[1].value.as_str(), &*p[1].rule), ("k", "low"));
+    }
+
+    #[test]
+    fn taking_plans_the_same_and_empties_the_outcomes() {
+        let mut outcomes = vec![
+            ok("high", 10, vec![t(TargetKind::Tag, "a", Strategy::Batched)]),
+            ok(
+                "low",
+                1,
+                vec![
+                    t(TargetKind::Key, "k", Strategy::Immediate),
+                    t(TargetKind::Tag, "a", Strategy::Immediate),
+                ],
+            ),
+        ];
+        let copied = plan(&outcomes);
+        assert_eq!(plan_taking(&mut outcomes), copied);
+        assert!(outcomes.iter().all(|o| targets_of(o).is_empty()));
     }
 }

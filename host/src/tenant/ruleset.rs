@@ -12,7 +12,7 @@ use crate::sandbox::batch::Batch;
 use crate::sandbox::imports::{GuestLog, RuleConfig};
 use crate::sandbox::limits::Limits;
 use crate::sandbox::rule::Rule;
-use crate::tenant::plan::{Outcome, PlannedTarget, RuleOutcome, plan};
+use crate::tenant::plan::{Outcome, PlannedTarget, RuleOutcome, plan, plan_taking};
 use crate::tenant::policy::{FailurePolicy, FallbackScope};
 
 /// A rule bound to one tenant's configuration, priority and limits.
@@ -140,23 +140,39 @@ impl RuleSet {
                 Some((batch, indices))
             })
             .collect();
-        self.run(batches, heads)
+        self.run(batches, heads, Targets::Kept)
     }
 
     /// Like [`RuleSet::evaluate`], but moves the events' strings into the rules' batches
     /// instead of copying them.
     pub fn evaluate_owned(&self, events: Vec<WriteEvent>) -> Evaluation {
+        self.evaluate_moving(events, Targets::Kept)
+    }
+
+    /// [`RuleSet::evaluate_owned`] for the pipeline: each target moves into its event's plan
+    /// instead of being copied, so the rules' `Ok` outcomes are left without targets (the
+    /// pipeline reads outcomes only for their failures; preview and the CLI show them).
+    pub(crate) fn evaluate_for_plan(&self, events: Vec<WriteEvent>) -> Evaluation {
+        self.evaluate_moving(events, Targets::Moved)
+    }
+
+    fn evaluate_moving(&self, events: Vec<WriteEvent>, targets: Targets) -> Evaluation {
         let heads = events.iter().map(Head::of).collect();
         let batches = group_by_tenant(events)
             .into_iter()
             .map(|(tenant, g)| (Batch::from_owned(&tenant, g.events), g.indices))
             .collect();
-        self.run(batches, heads)
+        self.run(batches, heads, targets)
     }
 
     /// Runs every rule over each tenant's batch; `indices[j]` is the input position of the
     /// batch's event `j`.
-    fn run(&self, batches: Vec<(Batch, Vec<usize>)>, heads: Vec<Head>) -> Evaluation {
+    fn run(
+        &self,
+        batches: Vec<(Batch, Vec<usize>)>,
+        heads: Vec<Head>,
+        targets: Targets,
+    ) -> Evaluation {
         let mut outcomes: Vec<Vec<RuleOutcome>> = vec![Vec::new(); heads.len()];
         let mut runs = Vec::new();
         for (batch, indices) in batches {
@@ -203,16 +219,26 @@ impl RuleSet {
         let events = heads
             .into_iter()
             .zip(outcomes)
-            .map(|(head, outcomes)| EventReport {
+            .map(|(head, mut outcomes)| EventReport {
                 tenant: head.tenant,
                 resource: head.resource,
                 operation: head.operation,
-                plan: plan(&outcomes),
+                plan: match targets {
+                    Targets::Kept => plan(&outcomes),
+                    Targets::Moved => plan_taking(&mut outcomes),
+                },
                 outcomes,
             })
             .collect();
         Evaluation { events, runs }
     }
+}
+
+/// Whether an evaluation's outcomes keep their targets, or the plan takes them.
+#[derive(Clone, Copy)]
+enum Targets {
+    Kept,
+    Moved,
 }
 
 /// One tenant's events, moved out of a mixed list, with their positions in it.
