@@ -149,10 +149,13 @@ impl RuleSet {
         self.evaluate_moving(events, Targets::Kept)
     }
 
-    /// [`RuleSet::evaluate_owned`] for the pipeline: each target moves into its event's plan
-    /// instead of being copied, so the rules' `Ok` outcomes are left without targets (the
-    /// pipeline reads outcomes only for their failures; preview and the CLI show them).
-    pub(crate) fn evaluate_for_plan(&self, events: Vec<WriteEvent>) -> Evaluation {
+    /// [`RuleSet::evaluate_owned`] as the pipeline evaluates: each target moves into its
+    /// event's plan instead of being copied, so the rules' `Ok` outcomes are left without
+    /// targets (the pipeline reads outcomes only for their failures; preview and the CLI show
+    /// them). Public for the pipeline bench, whose "evaluation alone" must do the host's
+    /// evaluation work and no more; not part of the supported API.
+    #[doc(hidden)]
+    pub fn evaluate_for_plan(&self, events: Vec<WriteEvent>) -> Evaluation {
         self.evaluate_moving(events, Targets::Moved)
     }
 
