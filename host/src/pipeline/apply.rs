@@ -5,11 +5,10 @@ use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
-use super::ack::Tickets;
-use super::coalesce::{Origins, Pending, group};
+use super::coalesce::{Grouped, group};
 use super::operations::Routed;
 use super::{FlushReport, HostError, Tagbust, lock};
-use crate::backend::{Backend, Op};
+use crate::backend::Backend;
 use crate::model::target::Strategy;
 
 fn strategy_label(strategy: Strategy) -> &'static str {
@@ -38,7 +37,7 @@ impl<B: Backend> Tagbust<B> {
     /// Applies operations grouped already, labelled by strategy.
     pub(super) async fn apply_grouped_now(
         &self,
-        grouped: Vec<Pending>,
+        grouped: Grouped,
     ) -> Result<(usize, u64), HostError> {
         let count = grouped.len();
         let removed = self.apply_grouped(grouped, 0, strategy_label).await?;
@@ -49,12 +48,12 @@ impl<B: Backend> Tagbust<B> {
     /// batcher for retry.
     pub(super) async fn apply_grouped(
         &self,
-        grouped: Vec<Pending>,
+        grouped: Grouped,
         batched_targets: u64,
         label: impl Fn(Strategy) -> &'static str,
     ) -> Result<u64, HostError> {
         let inner = &self.inner;
-        let (ops, metas): (Vec<Op>, Vec<Meta>) = grouped.into_iter().map(Meta::split).unzip();
+        let Grouped { ops, metas } = grouped;
         let span = tracing::debug_span!(
             "tagbust.apply",
             ops = ops.len(),
@@ -86,7 +85,7 @@ impl<B: Backend> Tagbust<B> {
                 inner.degraded.store(true, Ordering::Relaxed);
                 inner.stats.update(|s| s.backend_errors += 1);
                 tracing::warn!(error = %source, pending, "backend apply failed; operations kept for retry");
-                let grouped = ops.into_iter().zip(metas).map(Meta::join).collect();
+                let grouped = Grouped { ops, metas };
                 lock(&inner.batcher).restore(grouped, batched_targets);
                 inner.wake.notify_one();
                 Err(HostError::Backend { pending, source })
@@ -122,38 +121,5 @@ impl<B: Backend> Tagbust<B> {
             operations: ops,
             keys_removed: removed,
         })
-    }
-}
-
-/// Everything of a pending operation but the operation, so the operations can be handed to
-/// the backend as one slice without copying them.
-struct Meta {
-    origins: Origins,
-    merged: u64,
-    strategy: Strategy,
-    tickets: Tickets,
-}
-
-impl Meta {
-    fn split(p: Pending) -> (Op, Meta) {
-        (
-            p.op,
-            Meta {
-                origins: p.origins,
-                merged: p.merged,
-                strategy: p.strategy,
-                tickets: p.tickets,
-            },
-        )
-    }
-
-    fn join((op, m): (Op, Meta)) -> Pending {
-        Pending {
-            op,
-            origins: m.origins,
-            merged: m.merged,
-            strategy: m.strategy,
-            tickets: m.tickets,
-        }
     }
 }

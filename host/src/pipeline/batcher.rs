@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 
-use super::coalesce::{Coalescer, Pending};
+use super::coalesce::{Coalescer, Grouped, Pending};
 
 #[derive(Default)]
 pub(crate) struct Batcher {
@@ -28,7 +28,7 @@ impl Batcher {
     }
 
     /// Puts operations back after a failed apply, ahead of anything newer.
-    pub fn restore(&mut self, failed: Vec<Pending>, targets: u64) {
+    pub fn restore(&mut self, failed: Grouped, targets: u64) {
         let newer = self.pending.take();
         self.targets += targets;
         for p in failed.into_iter().chain(newer) {
@@ -40,7 +40,7 @@ impl Batcher {
     }
 
     /// Takes everything pending and the number of targets it coalesced.
-    pub fn take(&mut self) -> (Vec<Pending>, u64) {
+    pub fn take(&mut self) -> (Grouped, u64) {
         self.first_at = None;
         (self.pending.take(), std::mem::take(&mut self.targets))
     }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::ack::Ticket;
-use super::coalesce::{Coalescer, Pending};
+use super::coalesce::{Coalescer, Grouped};
 use super::evaluate::EventRouting;
 use super::operations::Routed;
 use super::options::Rejection;
@@ -19,7 +19,7 @@ use crate::model::Strategy;
 #[derive(Default)]
 pub(super) struct Split {
     /// Operations due now (immediate, lazy), identical ones grouped, in first-seen order.
-    pub now: Vec<Pending>,
+    pub now: Grouped,
     /// How many routed operations `now` was grouped from.
     pub now_targets: usize,
     pub batched: Vec<Routed>,
@@ -118,7 +118,9 @@ mod tests {
             "batched ones are merged by the batcher"
         );
         assert_eq!(out.now_targets, 3);
-        let now: Vec<(&str, u64)> = out.now.iter().map(|p| (&*p.op.value, p.merged)).collect();
+        let now: Vec<(&str, u64)> = (out.now.ops.iter().zip(&out.now.metas))
+            .map(|(op, m)| (&*op.value, m.merged))
+            .collect();
         assert_eq!(now, [("a", 2), ("c", 1)]);
     }
 

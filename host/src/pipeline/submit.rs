@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::ack::{Applied, Ticket};
-use super::coalesce::Pending;
 #[cfg(doc)]
 use super::coalesce::group;
+use super::coalesce::{Grouped, Pending};
 use super::evaluate;
 use super::operations::Routed;
 use super::split::{Split, split};
@@ -139,7 +139,7 @@ impl<B: Backend> Tagbust<B> {
     /// `now` is grouped (see [`group`]) from `now_targets` routed operations.
     pub(super) async fn send_now_or_later(
         &self,
-        now: Vec<Pending>,
+        now: Grouped,
         now_targets: usize,
         batched: Vec<Routed>,
     ) -> (SentNow, usize) {
@@ -150,7 +150,7 @@ impl<B: Backend> Tagbust<B> {
         }
         if self.inner.degraded.load(Ordering::Relaxed) {
             sent.deferred = now_targets;
-            pending = self.enqueue(now);
+            pending = self.enqueue(now.into_iter().collect::<Vec<Pending>>());
             return (sent, pending);
         }
         match self.apply_grouped_now(now).await {
