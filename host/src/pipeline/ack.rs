@@ -98,6 +98,11 @@ impl Drop for Ticket {
 pub(crate) struct Tickets(Vec<(Arc<Ticket>, u64)>);
 
 impl Tickets {
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn one(ticket: Option<Arc<Ticket>>) -> Tickets {
         Tickets(ticket.map(|t| vec![(t, 1)]).unwrap_or_default())
     }

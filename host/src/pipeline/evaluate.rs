@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use super::ack::Ticket;
 use super::confine;
 use super::operations::{EventOrigin, Origin, RouteOutput, Routed};
 use super::options::Rejection;
+use super::split::{Sorter, Split};
 use super::stats::{Counters, Stats};
 use crate::backend::{Op, OpKind};
 use crate::model::event::WriteEvent;
@@ -16,25 +18,9 @@ use crate::tenant::policy::{FailurePolicy, FallbackScope};
 use crate::tenant::ruleset::{BoundRule, EventReport, TenantGroup, group_by_tenant};
 use crate::tenant::tenants::{TenantSetup, Tenants};
 
-/// One event's share of the submission's routed operations, and the (tenant, transaction)
-/// that holds them, if any.
-#[derive(Default, Clone)]
-pub(super) struct EventRouting {
-    pub tx: Option<(String, String)>,
-    /// How many operations of the routed list are this event's: the next ones after those
-    /// of the events before it.
-    pub targets: usize,
-    /// Set when a rule with the `fail` policy failed: nothing of the event is applied.
-    pub rejected: Option<Rejection>,
-}
-
 pub(super) struct Evaluated {
-    /// One per submitted event, in routing order: input order within a tenant, tenants in
-    /// order.
-    pub events: Vec<EventRouting>,
-    /// Every event's operations, back to back in the order of `events`: one list per
-    /// submission, not one per event.
-    pub routed: Vec<Routed>,
+    /// Every event's operations, sorted by where they go.
+    pub split: Split,
     /// Rule outcomes that failed.
     pub failures: usize,
     /// Time each tenant's failed rule calls took (timeouts, memory bombs, traps): what the
@@ -42,12 +28,14 @@ pub(super) struct Evaluated {
     pub burned: Vec<(String, std::time::Duration)>,
 }
 
-/// Evaluates each tenant's events with its rules, plans, routes, and counts.
+/// Evaluates each tenant's events with its rules, plans, routes, sorts (giving every
+/// operation the submission's `ticket`), and counts.
 pub(super) fn evaluate_and_route(
     tenants: &Tenants,
     stats: &Stats,
     events: Vec<WriteEvent>,
     first_seq: u64,
+    ticket: Option<&Arc<Ticket>>,
 ) -> Evaluated {
     let n = events.len();
     // What an origin keeps of its event besides what the evaluation reports (resource and
@@ -59,11 +47,8 @@ pub(super) fn evaluate_and_route(
             source: e.context.get(tagbust_types::SOURCE_KEY).cloned(),
         })
         .collect();
-    let mut out: Vec<EventRouting> = Vec::with_capacity(n);
-    let mut routed = RouteOutput {
-        routed: Vec::with_capacity(3 * n),
-        ..RouteOutput::default()
-    };
+    let mut sorter = Sorter::new(3 * n, ticket);
+    let mut routed = RouteOutput::default();
     let mut failures = 0;
     let mut burned = Vec::new();
     // Events go to their tenant's rule set by value; `indices` maps back to input order.
@@ -127,12 +112,8 @@ pub(super) fn evaluate_and_route(
         for ((&i, mut report), (rejected, whole)) in
             indices.iter().zip(evaluation.events).zip(enforced)
         {
-            if rejected.is_some() {
-                out.push(EventRouting {
-                    tx: None,
-                    targets: 0,
-                    rejected,
-                });
+            if let Some(rejection) = rejected {
+                sorter.reject(rejection);
                 continue;
             }
             let EventExtras {
@@ -147,22 +128,27 @@ pub(super) fn evaluate_and_route(
                 transaction,
                 source,
             });
-            let tx = origin
-                .transaction
-                .as_ref()
-                .map(|t| (tenant.clone(), t.clone()));
-            let before = routed.routed.len();
-            if let Some(rule) = whole {
-                routed.add(origin.clone(), report.plan, &setup.relationships);
-                routed.routed.push(rule.tenant_op(&origin));
-            } else {
-                routed.add(origin, report.plan, &setup.relationships);
+            if let Some(tx) = origin.transaction.clone() {
+                let mut held = Vec::new();
+                routed.add_into(
+                    origin.clone(),
+                    report.plan,
+                    &setup.relationships,
+                    &mut |r| held.push(r),
+                );
+                if let Some(rule) = whole {
+                    held.push(rule.tenant_op(&origin));
+                }
+                sorter.hold(tenant.clone(), tx, held);
+                continue;
             }
-            out.push(EventRouting {
-                tx,
-                targets: routed.routed.len() - before,
-                rejected: None,
+            let fallback = whole.map(|rule| rule.tenant_op(&origin));
+            routed.add_into(origin, report.plan, &setup.relationships, &mut |r| {
+                sorter.route(r)
             });
+            if let Some(op) = fallback {
+                sorter.route(op);
+            }
         }
         stats.update(|s| {
             s.cascaded_tags += routed.cascaded - cascaded;
@@ -170,8 +156,7 @@ pub(super) fn evaluate_and_route(
         });
     }
     Evaluated {
-        events: out,
-        routed: routed.routed,
+        split: sorter.finish(),
         failures,
         burned,
     }

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::evaluate::EventRouting;
 use super::operations::{EventOrigin, Origin, Routed, route};
-use super::split::split;
+use super::split::Sorter;
 use super::{HostError, SubmitReport, Tagbust, confine};
 use crate::backend::{Backend, Op, OpKind};
 use crate::model::event::{Operation, WriteEvent};
@@ -126,13 +125,10 @@ impl<B: Backend> Tagbust<B> {
             events: 1,
             ..SubmitReport::default()
         };
-        let routing = EventRouting {
-            tx: None,
-            targets: routed.len(),
-            rejected: None,
-        };
-        Ok(self
-            .dispatch(report, split(vec![routing], routed, None), None)
-            .await)
+        let mut sorter = Sorter::new(routed.len(), None);
+        for r in routed {
+            sorter.route(r);
+        }
+        Ok(self.dispatch(report, sorter.finish(), None).await)
     }
 }

@@ -134,6 +134,20 @@ impl RouteOutput {
         plan: Vec<PlannedTarget>,
         relationships: &Relationships,
     ) {
+        let mut routed = std::mem::take(&mut self.routed);
+        self.add_into(event, plan, relationships, &mut |r| routed.push(r));
+        self.routed = routed;
+    }
+
+    /// Routes one event's plan, handing each operation to `sink` as it is made (a submission
+    /// sorts them straight into where they go), counting cascades here.
+    pub(crate) fn add_into(
+        &mut self,
+        event: Arc<EventOrigin>,
+        plan: Vec<PlannedTarget>,
+        relationships: &Relationships,
+        sink: &mut impl FnMut(Routed),
+    ) {
         for p in plan {
             let expansion = (p.cascade && p.kind == TargetKind::Tag && !relationships.is_empty())
                 .then(|| relationships.expand(&p.value));
@@ -150,7 +164,7 @@ impl RouteOutput {
                 cascaded_from: None,
             };
             let Some(expansion) = expansion else {
-                self.routed.push(Routed {
+                sink(Routed {
                     op: Op {
                         tenant: event.tenant.clone(),
                         kind: op_kind(p.kind, p.strategy),
@@ -168,7 +182,7 @@ impl RouteOutput {
                 value: p.value.clone(),
             };
             origin.target = p.value;
-            self.routed.push(Routed {
+            sink(Routed {
                 op,
                 strategy: p.strategy,
                 origin: origin.clone(),
@@ -177,7 +191,7 @@ impl RouteOutput {
             self.truncated += u64::from(expansion.truncated);
             for c in expansion.tags {
                 self.cascaded += 1;
-                self.routed.push(Routed {
+                sink(Routed {
                     op: Op {
                         tenant: event.tenant.clone(),
                         kind: op_kind(TargetKind::Tag, p.strategy),

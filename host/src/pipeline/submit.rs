@@ -10,7 +10,7 @@ use super::coalesce::group;
 use super::coalesce::{Grouped, Pending};
 use super::evaluate;
 use super::operations::Routed;
-use super::split::{Split, split};
+use super::split::Split;
 use super::{HostError, SubmitReport, Tagbust, lock};
 use crate::backend::Backend;
 use crate::model::WriteEvent;
@@ -60,20 +60,17 @@ impl<B: Backend> Tagbust<B> {
         let stats = inner.stats.clone();
         let span = tracing::debug_span!("tagbust.submit", events = n);
         let for_ops = ticket.clone();
-        let (evaluated, split) = tokio::task::spawn_blocking(move || {
+        let mut evaluated = tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
             crate::sandbox::blocking::on_blocking_thread(|| {
-                let mut evaluated =
-                    evaluate::evaluate_and_route(&tenants, &stats, events, first_seq);
-                let events = std::mem::take(&mut evaluated.events);
-                let routed = std::mem::take(&mut evaluated.routed);
-                (evaluated, split(events, routed, for_ops.as_ref()))
+                evaluate::evaluate_and_route(&tenants, &stats, events, first_seq, for_ops.as_ref())
             })
         })
         .await
         .map_err(|e| HostError::Evaluation {
             source: Arc::new(e),
         })?;
+        let split = std::mem::take(&mut evaluated.split);
 
         self.owe(&evaluated.burned);
         let report = SubmitReport {
@@ -86,7 +83,7 @@ impl<B: Backend> Tagbust<B> {
 
     /// Sends a submission's sorted operations on: held for their transaction, applied now
     /// (immediate, lazy), or queued for the batch window; rejected events are reported.
-    /// `ticket` is the one [`split`] gave the operations.
+    /// `ticket` is the one evaluation gave the operations.
     pub(super) async fn dispatch(
         &self,
         mut report: SubmitReport,
