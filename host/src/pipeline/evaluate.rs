@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::ack::Ticket;
 use super::confine;
-use super::operations::{EventOrigin, Origin, RouteOutput, Routed};
+use super::operations::{EventOrigin, EventRef, Origin, RouteOutput, Routed};
 use super::options::Rejection;
 use super::split::{Sorter, Split};
 use super::stats::{Counters, Stats};
@@ -109,18 +109,20 @@ pub(super) fn evaluate_and_route(
         let (cascaded, truncated) = (routed.cascaded, routed.truncated);
         // Every event of the group shares one copy of the tenant id.
         let tenant_id: Arc<str> = Arc::from(tenant.as_str());
-        for ((&i, mut report), (rejected, whole)) in
-            indices.iter().zip(evaluation.events).zip(enforced)
+        // The group's accepted events, allocated as one block.
+        let accepted = enforced.iter().filter(|(r, _)| r.is_none()).count();
+        let mut origins = Vec::with_capacity(accepted);
+        for ((&i, report), (rejected, _)) in
+            indices.iter().zip(&mut evaluation.events).zip(&enforced)
         {
-            if let Some(rejection) = rejected {
-                sorter.reject(rejection);
+            if rejected.is_some() {
                 continue;
             }
             let EventExtras {
                 transaction,
                 source,
             } = std::mem::take(&mut kept[i]);
-            let origin = Arc::new(EventOrigin {
+            origins.push(EventOrigin {
                 seq: first_seq + i as u64,
                 tenant: tenant_id.clone(),
                 resource: std::mem::take(&mut report.resource),
@@ -128,6 +130,16 @@ pub(super) fn evaluate_and_route(
                 transaction,
                 source,
             });
+        }
+        let mut origins = EventRef::block(origins);
+        for (report, (rejected, whole)) in evaluation.events.into_iter().zip(enforced) {
+            if let Some(rejection) = rejected {
+                sorter.reject(rejection);
+                continue;
+            }
+            let Some(origin) = origins.next() else {
+                break;
+            };
             if let Some(tx) = origin.transaction.clone() {
                 let mut held = Vec::new();
                 routed.add_into(
@@ -204,7 +216,7 @@ pub(super) struct FallbackRule {
 }
 
 impl FallbackRule {
-    pub(super) fn tenant_op(self, event: &Arc<EventOrigin>) -> Routed {
+    pub(super) fn tenant_op(self, event: &EventRef) -> Routed {
         Routed {
             op: Op {
                 tenant: event.tenant.clone(),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::operations::{EventOrigin, Origin, Routed, route};
+use super::operations::{EventOrigin, EventRef, Origin, Routed, route};
 use super::split::Sorter;
 use super::{HostError, SubmitReport, Tagbust, confine};
 use crate::backend::{Backend, Op, OpKind};
@@ -90,7 +90,7 @@ impl<B: Backend> Tagbust<B> {
     fn manual_origin(
         &self,
         tenant: &str,
-    ) -> Result<(Arc<EventOrigin>, Arc<crate::tenant::tenants::Tenants>), HostError> {
+    ) -> Result<(EventRef, Arc<crate::tenant::tenants::Tenants>), HostError> {
         if self.inner.shutdown.is_cancelled() {
             return Err(HostError::ShutDown);
         }
@@ -108,7 +108,7 @@ impl<B: Backend> Tagbust<B> {
         }
         let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
         let event = WriteEvent::new(tenant, MANUAL, Operation::Update);
-        Ok((Arc::new(EventOrigin::new(seq, &event)), tenants))
+        Ok((EventRef::new(EventOrigin::new(seq, &event)), tenants))
     }
 
     async fn send_manual(&self, routed: Vec<Routed>) -> Result<SubmitReport, HostError> {

@@ -60,7 +60,7 @@ use tx::Transactions;
 pub use ack::{Applied, NotApplied};
 pub use builder::{BuildError, Builder};
 pub use manual::MANUAL;
-pub use operations::{EventOrigin, Origin};
+pub use operations::{EventOrigin, EventRef, Origin};
 pub use options::{
     CommitReport, FlushReport, HostError, HostOptions, Rejection, ShutdownError, ShutdownReport,
     SubmitReport, Unapplied,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::evaluate::{PolicyCounts, enforce};
-use super::operations::{EventOrigin, Origin, route};
+use super::operations::{EventOrigin, EventRef, Origin, route};
 use super::options::Rejection;
 use crate::backend::Op;
 use crate::model::{Strategy, WriteEvent};
@@ -63,7 +63,7 @@ pub fn preview(
 ) -> Vec<PreviewOp> {
     let mut out = Vec::new();
     for (i, (event, report)) in events.iter().zip(&evaluation.events).enumerate() {
-        let origin = Arc::new(EventOrigin::new(i as u64, event));
+        let origin = EventRef::new(EventOrigin::new(i as u64, event));
         for r in route(origin, report.plan.clone(), relationships).routed {
             out.push(PreviewOp {
                 event: i,
@@ -117,11 +117,11 @@ pub fn dry_run(tenants: &Tenants, events: Vec<WriteEvent>) -> DryRun {
     let mut runs = Vec::new();
     for (tenant, TenantGroup { indices, events }) in group_by_tenant(events) {
         let setup = tenants.get(&tenant).cloned().unwrap_or_default();
-        let origins: Vec<(Arc<EventOrigin>, Option<String>)> = indices
+        let origins: Vec<(EventRef, Option<String>)> = indices
             .iter()
             .zip(&events)
             .map(|(&i, e)| {
-                let origin = Arc::new(EventOrigin::new(i as u64, e));
+                let origin = EventRef::new(EventOrigin::new(i as u64, e));
                 (origin, e.transaction.clone())
             })
             .collect();
