@@ -13,6 +13,9 @@ use super::options::MAX_ORIGINS;
 use crate::backend::Op;
 use crate::model::Strategy;
 
+/// The first list of origins an operation gets when a second one merges into it.
+const FIRST_MANY: usize = 4;
+
 /// The origins of one pending operation, held inline. Nearly every operation has exactly one
 /// (only coalescing adds more), so that one is kept without a list of its own: no allocation
 /// per operation.
@@ -31,7 +34,10 @@ impl Origins {
         }
         let mut all = match std::mem::replace(self, Origins::Many(Vec::new())) {
             Origins::One(first) => {
-                let mut all = Vec::with_capacity(1 + other.len().min(room));
+                // Room for a few more at once: an operation that merges once usually merges
+                // again (a hot tag from every event of a batch), and growing one slot at a
+                // time reallocated the list of origins (~110 bytes each) at every doubling.
+                let mut all = Vec::with_capacity((1 + other.len()).max(FIRST_MANY).min(cap));
                 all.push(first);
                 all
             }
