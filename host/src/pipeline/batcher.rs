@@ -19,7 +19,7 @@ impl Batcher {
     pub fn add<T: Into<Pending>>(&mut self, routed: impl IntoIterator<Item = T>) -> usize {
         for r in routed {
             let p: Pending = r.into();
-            self.targets += p.merged;
+            self.targets += p.meta.merged;
             if self.pending.merge(p) {
                 self.first_at.get_or_insert_with(Instant::now);
             }

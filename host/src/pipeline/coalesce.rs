@@ -78,6 +78,11 @@ impl std::ops::Deref for Origins {
 /// One pending operation and the events that asked for it.
 pub(crate) struct Pending {
     pub op: Op,
+    pub meta: Meta,
+}
+
+/// Everything of a pending operation but the operation.
+pub(crate) struct Meta {
     pub origins: Origins,
     /// Targets merged into this operation (origins beyond the cap are only counted here).
     pub merged: u64,
@@ -91,20 +96,14 @@ impl From<Routed> for Pending {
     fn from(r: Routed) -> Self {
         Pending {
             op: r.op,
-            origins: Origins::One(r.origin),
-            merged: 1,
-            strategy: r.strategy,
-            tickets: Tickets::one(r.ticket),
+            meta: Meta {
+                origins: Origins::One(r.origin),
+                merged: 1,
+                strategy: r.strategy,
+                tickets: Tickets::one(r.ticket),
+            },
         }
     }
-}
-
-/// Everything of a pending operation but the operation.
-pub(crate) struct Meta {
-    pub origins: Origins,
-    pub merged: u64,
-    pub strategy: Strategy,
-    pub tickets: Tickets,
 }
 
 /// Grouped operations, in first-seen order: the operations in one list, handed to the backend
@@ -135,14 +134,8 @@ impl IntoIterator for Grouped {
     >;
 
     fn into_iter(self) -> Self::IntoIter {
-        fn join((op, m): (Op, Meta)) -> Pending {
-            Pending {
-                op,
-                origins: m.origins,
-                merged: m.merged,
-                strategy: m.strategy,
-                tickets: m.tickets,
-            }
+        fn join((op, meta): (Op, Meta)) -> Pending {
+            Pending { op, meta }
         }
         self.ops.into_iter().zip(self.metas).map(join as fn(_) -> _)
     }
@@ -179,10 +172,10 @@ impl Coalescer {
         match self.index.find(hash, |&i| ops[i] == p.op) {
             Some(&i) => {
                 let kept = &mut self.grouped.metas[i];
-                kept.merged += p.merged;
-                kept.origins.extend_capped(p.origins, MAX_ORIGINS);
-                kept.strategy = kept.strategy.sooner(p.strategy);
-                kept.tickets.absorb(p.tickets);
+                kept.merged += p.meta.merged;
+                kept.origins.extend_capped(p.meta.origins, MAX_ORIGINS);
+                kept.strategy = kept.strategy.sooner(p.meta.strategy);
+                kept.tickets.absorb(p.meta.tickets);
                 false
             }
             None => {
@@ -191,12 +184,7 @@ impl Coalescer {
                 self.index
                     .insert_unique(hash, i, |&j| hash_op(hasher, &ops[j]));
                 self.grouped.ops.push(p.op);
-                self.grouped.metas.push(Meta {
-                    origins: p.origins,
-                    merged: p.merged,
-                    strategy: p.strategy,
-                    tickets: p.tickets,
-                });
+                self.grouped.metas.push(p.meta);
                 true
             }
         }

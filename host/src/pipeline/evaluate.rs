@@ -137,6 +137,7 @@ pub(super) fn evaluate_and_route(
                 sorter.reject(rejection);
                 continue;
             }
+            // One origin per accepted event, made above in this order: never short.
             let Some(origin) = origins.next() else {
                 break;
             };

@@ -174,28 +174,14 @@ pub fn route(
     plan: Vec<PlannedTarget>,
     relationships: &Relationships,
 ) -> RouteOutput {
-    let mut out = RouteOutput {
-        routed: Vec::with_capacity(plan.len()),
-        ..RouteOutput::default()
-    };
-    out.add(event, plan, relationships);
+    let mut routed = Vec::with_capacity(plan.len());
+    let mut out = RouteOutput::default();
+    out.add_into(event, plan, relationships, &mut |r| routed.push(r));
+    out.routed = routed;
     out
 }
 
 impl RouteOutput {
-    /// Routes one event's plan, appending its operations after those already routed (a
-    /// submission routes all its events into one list, not one list per event).
-    pub fn add(
-        &mut self,
-        event: EventRef,
-        plan: Vec<PlannedTarget>,
-        relationships: &Relationships,
-    ) {
-        let mut routed = std::mem::take(&mut self.routed);
-        self.add_into(event, plan, relationships, &mut |r| routed.push(r));
-        self.routed = routed;
-    }
-
     /// Routes one event's plan, handing each operation to `sink` as it is made (a submission
     /// sorts them straight into where they go), counting cascades here.
     pub(crate) fn add_into(

@@ -127,13 +127,14 @@ impl<B: Backend> Tagbust<B> {
             .into_iter()
             .map(|p| {
                 let mut transactions: Vec<String> = p
+                    .meta
                     .origins
                     .iter()
                     .filter_map(|o| o.event.transaction.clone())
                     .collect();
                 transactions.sort();
                 transactions.dedup();
-                let events = p.origins.iter().map(|o| o.event.seq).collect();
+                let events = p.meta.origins.iter().map(|o| o.event.seq).collect();
                 tracing::error!(
                     tenant = %p.op.tenant,
                     kind = ?p.op.kind,
@@ -143,10 +144,10 @@ impl<B: Backend> Tagbust<B> {
                 );
                 Unapplied {
                     op: p.op,
-                    strategy: p.strategy,
+                    strategy: p.meta.strategy,
                     transactions,
                     events,
-                    merged: p.merged,
+                    merged: p.meta.merged,
                 }
             })
             .collect();
