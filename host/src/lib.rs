@@ -52,7 +52,7 @@ pub use backend::{
 };
 pub use model::{
     EvalError, EventLimits, FieldChange, IngestError, Operation, RuleErrorKind, RuleFailure,
-    RuleInfo, Strategy, Target, TargetKind, WriteEvent, parse_events,
+    RuleInfo, RuleRef, Strategy, Target, TargetKind, WriteEvent, parse_events,
 };
 pub use pipeline::cache::{Cache, FillError, FillSpec};
 pub use pipeline::explain::ExplainRecord;

@@ -7,14 +7,13 @@
 //! `TAGBUST_FUZZ_CASES=3000000 cargo test --locked --release -p tagbust-tests --test bad_events`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
 use tagbust::tenant::plan::plan;
 use tagbust::{
-    EventLimits, IngestError, Outcome, RuleFailure, RuleOutcome, Strategy as Timing, Target,
-    TargetKind, WriteEvent, parse_events,
+    EventLimits, IngestError, Outcome, RuleFailure, RuleOutcome, RuleRef, Strategy as Timing,
+    Target, TargetKind, WriteEvent, parse_events,
 };
 
 fn config() -> ProptestConfig {
@@ -263,9 +262,7 @@ fn outcomes() -> impl Strategy<Value = Vec<RuleOutcome>> {
             .into_iter()
             .enumerate()
             .map(|(i, (priority, result))| RuleOutcome {
-                rule: Arc::from(format!("r{i}")),
-                version: Arc::from("1"),
-                sha256: Arc::from("00"),
+                rule: RuleRef::new(&format!("r{i}"), "1", "00"),
                 priority,
                 result: Outcome::from_result(result),
             })
@@ -384,7 +381,7 @@ proptest! {
     /// cascading if any rule asked it to. Failed rules contribute nothing.
     #[test]
     fn a_plan_keeps_every_target_once(outcomes in outcomes()) {
-        let mut model: Vec<(TargetKind, String, Timing, bool, Arc<str>)> = Vec::new();
+        let mut model: Vec<(TargetKind, String, Timing, bool, RuleRef)> = Vec::new();
         for o in &outcomes {
             let Outcome::Ok { targets } = &o.result else { continue };
             for t in targets {
@@ -399,7 +396,7 @@ proptest! {
                 }
             }
         }
-        let planned: Vec<(TargetKind, String, Timing, bool, Arc<str>)> = plan(&outcomes)
+        let planned: Vec<(TargetKind, String, Timing, bool, RuleRef)> = plan(&outcomes)
             .into_iter()
             .map(|p| (p.kind, p.value, p.strategy, p.cascade, p.rule))
             .collect();

@@ -158,12 +158,12 @@ fn rules_merge_by_priority_and_dedupe() {
     });
     let evaluation = set.evaluate(&[e]);
     let report = &evaluation.events[0];
-    let order: Vec<&str> = report.outcomes.iter().map(|o| &*o.rule).collect();
+    let order: Vec<&str> = report.outcomes.iter().map(|o| o.rule.name()).collect();
     assert_eq!(order, vec!["published-feeds", "misbehave"]);
     let plan: Vec<(&str, &str)> = report
         .plan
         .iter()
-        .map(|p| (p.value.as_str(), &*p.rule))
+        .map(|p| (p.value.as_str(), p.rule.name()))
         .collect();
     assert_eq!(
         plan,

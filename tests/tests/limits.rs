@@ -159,7 +159,7 @@ fn a_trap_fails_its_batch_but_not_other_rules() {
     let post_report = &evaluation.events[1];
     // misbehave also panicked for the post (same batch); published-feeds still answered.
     assert_eq!(post_report.plan[0].value, "post:3");
-    assert_eq!(&*post_report.plan[0].rule, "published-feeds");
+    assert_eq!(post_report.plan[0].rule.name(), "published-feeds");
 }
 
 #[test]

@@ -283,8 +283,8 @@ async fn identical_targets_across_events_apply_once_and_explain_both() {
     assert_eq!(stats.ops_applied.get("key"), Some(&1));
     let why = host.explain().why("a", "k");
     assert_eq!(why.len(), 2, "both events are credited: {why:?}");
-    assert_eq!(&*why[0].origin.rule, "echo");
-    assert_eq!(&*why[0].origin.rule_version, "1.0.0");
+    assert_eq!(why[0].origin.rule.name(), "echo");
+    assert_eq!(why[0].origin.rule.version(), "1.0.0");
     assert_ne!(why[0].origin.event.seq, why[1].origin.event.seq);
 }
 

@@ -129,7 +129,7 @@ async fn a_manifest_sets_up_a_tenant() {
     );
     let records = host.explain().records();
     assert_eq!(
-        &*records[0].origin.rule_sha256,
+        records[0].origin.rule.sha256(),
         echo.as_str(),
         "and in explain"
     );
@@ -529,7 +529,7 @@ async fn manual_invalidation_and_clear_all_go_through_the_host() {
     assert!(!present(&host, "acme", "login").await, "cascaded");
     assert!(present(&host, "globex", "profile").await);
     let records = host.explain().records();
-    assert_eq!(&*records[0].origin.rule, "(manual)");
+    assert_eq!(records[0].origin.rule.name(), "(manual)");
 
     let err = host
         .invalidate("acme", vec![tagbust::Target::key("globex:profile")])

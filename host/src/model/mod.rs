@@ -20,5 +20,5 @@ pub mod text;
 pub use event::{FieldChange, Operation, WriteEvent};
 pub use failure::{EvalError, RuleErrorKind, RuleFailure};
 pub use ingest::{EventLimits, IngestError, parse_events};
-pub use rule_info::RuleInfo;
+pub use rule_info::{RuleInfo, RuleRef};
 pub use target::{Strategy, Target, TargetKind};

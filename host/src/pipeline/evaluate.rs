@@ -10,6 +10,7 @@ use super::options::Rejection;
 use super::split::{Sorter, Split};
 use super::stats::{Counters, Stats};
 use crate::backend::{Op, OpKind};
+use crate::model::RuleRef;
 use crate::model::event::WriteEvent;
 use crate::model::target::{Strategy, TargetKind};
 use crate::sandbox::imports::LogLevel;
@@ -200,20 +201,14 @@ impl PolicyCounts {
     }
 }
 
-fn bound_rule<'s>(setup: &'s TenantSetup, name: &str, version: &str) -> Option<&'s BoundRule> {
-    setup
-        .rules
-        .rules()
-        .iter()
-        .find(|b| b.rule.name() == name && b.rule.info().version == version)
+fn bound_rule<'s>(setup: &'s TenantSetup, rule: &RuleRef) -> Option<&'s BoundRule> {
+    setup.rules.rules().iter().find(|b| b.rule.id() == rule)
 }
 
 /// A failed rule whose fallback invalidates the whole tenant.
 #[derive(Clone)]
 pub(super) struct FallbackRule {
-    rule: Arc<str>,
-    version: Arc<str>,
-    sha256: Arc<str>,
+    rule: RuleRef,
 }
 
 impl FallbackRule {
@@ -228,8 +223,6 @@ impl FallbackRule {
             origin: Origin {
                 event: event.clone(),
                 rule: self.rule,
-                rule_version: self.version,
-                rule_sha256: self.sha256,
                 fallback: true,
                 target_kind: TargetKind::Pattern,
                 target: "*".into(),
@@ -253,14 +246,12 @@ pub(super) fn enforce(
     counts: &mut PolicyCounts,
 ) -> (Option<Rejection>, Option<FallbackRule>) {
     let tenant = report.tenant.as_str();
-    // (rule, version, why) of every failure on this event.
-    let mut failed: Vec<(Arc<str>, Arc<str>, String)> = report
+    // (rule, why) of every failure on this event.
+    let mut failed: Vec<(RuleRef, String)> = report
         .outcomes
         .iter()
         .filter_map(|o| match &o.result {
-            Outcome::Error { failure, .. } => {
-                Some((o.rule.clone(), o.version.clone(), failure.code().to_owned()))
-            }
+            Outcome::Error { failure, .. } => Some((o.rule.clone(), failure.code().to_owned())),
             Outcome::Ok { .. } => None,
         })
         .collect();
@@ -276,29 +267,21 @@ pub(super) fn enforce(
             %violation,
             "target outside the tenant's namespace rejected"
         );
-        if !failed.iter().any(|(r, _, _)| *r == p.rule) {
-            failed.push((
-                p.rule.clone(),
-                p.rule_version.clone(),
-                format!("confinement: {violation}"),
-            ));
+        if !failed.iter().any(|(r, _)| *r == p.rule) {
+            failed.push((p.rule.clone(), format!("confinement: {violation}")));
         }
         false
     });
     let (mut rejection, mut whole_tenant) = (None, None);
-    for (rule, version, why) in failed {
-        let Some(bound) = bound_rule(setup, &rule, &version) else {
+    for (rule, why) in failed {
+        let Some(bound) = bound_rule(setup, &rule) else {
             continue;
         };
         match bound.on_failure {
             FailurePolicy::Fallback => {
                 counts.fallbacks += 1;
                 if bound.fallback == FallbackScope::Tenant {
-                    whole_tenant = Some(FallbackRule {
-                        rule: rule.clone(),
-                        version: version.clone(),
-                        sha256: bound.rule.inner.sha256_hex.clone(),
-                    });
+                    whole_tenant = Some(FallbackRule { rule: rule.clone() });
                 } else {
                     report.plan.push(PlannedTarget {
                         kind: TargetKind::Tag,
@@ -307,8 +290,6 @@ pub(super) fn enforce(
                         cascade: false,
                         priority: bound.priority,
                         rule: rule.clone(),
-                        rule_version: version.clone(),
-                        rule_sha256: bound.rule.inner.sha256_hex.clone(),
                         fallback: true,
                     });
                 }
@@ -323,7 +304,7 @@ pub(super) fn enforce(
                     rejection = Some(Rejection {
                         index,
                         tenant: tenant.to_owned(),
-                        rule: rule.to_string(),
+                        rule: rule.name().to_owned(),
                         failure: why,
                     });
                 }

@@ -9,6 +9,7 @@ use super::operations::{EventOrigin, EventRef, Origin, Routed, route};
 use super::split::Sorter;
 use super::{HostError, SubmitReport, Tagbust, confine};
 use crate::backend::{Backend, Op, OpKind};
+use crate::model::RuleRef;
 use crate::model::event::{Operation, WriteEvent};
 use crate::model::ingest::check_tenant;
 use crate::model::target::{Strategy, Target, TargetKind};
@@ -43,9 +44,7 @@ impl<B: Backend> Tagbust<B> {
                 strategy: t.strategy,
                 cascade: t.cascade,
                 priority: 0,
-                rule: Arc::from(MANUAL),
-                rule_version: Arc::from(""),
-                rule_sha256: Arc::from(""),
+                rule: RuleRef::new(MANUAL, "", ""),
                 fallback: false,
             });
         }
@@ -73,9 +72,7 @@ impl<B: Backend> Tagbust<B> {
             strategy: Strategy::Immediate,
             origin: Origin {
                 event: origin,
-                rule: Arc::from(MANUAL),
-                rule_version: Arc::from(""),
-                rule_sha256: Arc::from(""),
+                rule: RuleRef::new(MANUAL, "", ""),
                 fallback: false,
                 target_kind: TargetKind::Pattern,
                 target: "*".into(),

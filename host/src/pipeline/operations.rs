@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::ack::Ticket;
 use crate::backend::{Op, OpKind};
+use crate::model::RuleRef;
 use crate::model::event::{Operation, WriteEvent};
 use crate::model::target::{Strategy, TargetKind};
 use crate::tenant::plan::PlannedTarget;
@@ -106,9 +107,9 @@ impl Serialize for EventRef {
 pub struct Origin {
     #[serde(flatten)]
     pub event: EventRef,
-    pub rule: Arc<str>,
-    pub rule_version: Arc<str>,
-    pub rule_sha256: Arc<str>,
+    /// `rule`, `rule_version` and `rule_sha256` in JSON.
+    #[serde(flatten, serialize_with = "RuleRef::as_target_fields")]
+    pub rule: RuleRef,
     /// Added by the failure policy because the rule failed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fallback: bool,
@@ -197,8 +198,6 @@ impl RouteOutput {
             let mut origin = Origin {
                 event: event.clone(),
                 rule: p.rule,
-                rule_version: p.rule_version,
-                rule_sha256: p.rule_sha256,
                 fallback: p.fallback,
                 target_kind: p.kind,
                 // The operation's own value (see `Origin::for_op`): one copy of the string.
@@ -273,9 +272,7 @@ impl Routed {
                     transaction: None,
                     source: None,
                 }),
-                rule: Arc::from("rule"),
-                rule_version: Arc::from("1"),
-                rule_sha256: Arc::from("0"),
+                rule: RuleRef::new("rule", "1", "0"),
                 fallback: false,
                 target_kind: TargetKind::Tag,
                 target: value.to_owned(),

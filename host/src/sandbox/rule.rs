@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::model::RuleInfo;
+use crate::model::{RuleInfo, RuleRef};
 use crate::sandbox::engine::Engine;
 use crate::sandbox::error::LoadError;
 use crate::sandbox::header::{self, SdkStamp};
@@ -22,12 +22,11 @@ pub(crate) struct RuleInner {
     pub engine: Engine,
     pub pre: RulePre,
     pub info: RuleInfo,
-    /// `info.name` and `info.version`, shared by every outcome and plan entry.
+    /// `info.name`, for the stores of its runs.
     pub name: Arc<str>,
-    pub version: Arc<str>,
-    /// sha256 of the component bytes in lower-case hex, shared by every outcome and plan
-    /// entry.
-    pub sha256_hex: Arc<str>,
+    /// Name, version and sha256 (hex) of this build, shared by every outcome, plan entry and
+    /// origin.
+    pub id: RuleRef,
     pub file: String,
     pub size: usize,
     pub stamp: Option<SdkStamp>,
@@ -95,9 +94,8 @@ impl Engine {
                 engine: self.clone(),
                 pre,
                 name: Arc::from(info.name.as_str()),
-                version: Arc::from(info.version.as_str()),
+                id: RuleRef::new(&info.name, &info.version, &hex::encode(sha256)),
                 info,
-                sha256_hex: Arc::from(hex::encode(sha256)),
                 file: file.to_owned(),
                 size: bytes.len(),
                 stamp,
@@ -143,7 +141,12 @@ impl Rule {
 
     /// Lower-case hex sha256 of the component bytes.
     pub fn sha256_hex(&self) -> String {
-        self.inner.sha256_hex.to_string()
+        self.inner.id.sha256().to_owned()
+    }
+
+    /// Name, version and sha256: how outcomes, plans and explain name this build.
+    pub fn id(&self) -> &RuleRef {
+        &self.inner.id
     }
 
     /// The path or label the rule was loaded from.

@@ -2,20 +2,19 @@
 //! (higher first, ties by rule name), and drop duplicates.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::model::RuleRef;
 use crate::model::failure::RuleFailure;
 use crate::model::target::{Strategy, Target, TargetKind};
 
 /// What one rule said about one event.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleOutcome {
-    pub rule: Arc<str>,
-    pub version: Arc<str>,
-    /// sha256 of the rule's component: which build of the rule said this.
-    pub sha256: Arc<str>,
+    /// Which build of which rule said this (`rule`, `version`, `sha256` in JSON).
+    #[serde(flatten, serialize_with = "RuleRef::as_outcome_fields")]
+    pub rule: RuleRef,
     pub priority: i32,
     #[serde(flatten)]
     pub result: Outcome,
@@ -54,9 +53,9 @@ pub struct PlannedTarget {
     pub strategy: Strategy,
     pub cascade: bool,
     pub priority: i32,
-    pub rule: Arc<str>,
-    pub rule_version: Arc<str>,
-    pub rule_sha256: Arc<str>,
+    /// The rule credited with it (`rule`, `rule_version`, `rule_sha256` in JSON).
+    #[serde(flatten, serialize_with = "RuleRef::as_target_fields")]
+    pub rule: RuleRef,
     /// Added by the host's failure policy because the rule failed, not asked for by it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fallback: bool,
@@ -125,8 +124,6 @@ fn merge<'a, T: IntoIterator<Item = Target>>(
                         cascade: target.cascade,
                         priority: outcome.priority,
                         rule: outcome.rule.clone(),
-                        rule_version: outcome.version.clone(),
-                        rule_sha256: outcome.sha256.clone(),
                         fallback: false,
                     });
                     if seen.is_none() && planned.len() > 32 {
@@ -160,9 +157,7 @@ mod tests {
 
     fn ok(rule: &str, priority: i32, targets: Vec<Target>) -> RuleOutcome {
         RuleOutcome {
-            rule: rule.into(),
-            version: "1".into(),
-            sha256: "00".into(),
+            rule: RuleRef::new(rule, "1", "00"),
             priority,
             result: Outcome::Ok { targets },
         }
@@ -173,9 +168,7 @@ mod tests {
         let outcomes = vec![
             ok("high", 10, vec![t(TargetKind::Tag, "a", Strategy::Batched)]),
             RuleOutcome {
-                rule: "broken".into(),
-                version: "1".into(),
-                sha256: "00".into(),
+                rule: RuleRef::new("broken", "1", "00"),
                 priority: 5,
                 result: Outcome::from_result(Err(RuleFailure::StackOverflow)),
             },
@@ -193,10 +186,10 @@ mod tests {
         ];
         let p = plan(&outcomes);
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].value.as_str(), &*p[0].rule), ("a", "high"));
+        assert_eq!((p[0].value.as_str(), p[0].rule.name()), ("a", "high"));
         assert_eq!(p[0].strategy, Strategy::Immediate, "soonest strategy wins");
         assert!(p[0].cascade, "cascade is or-ed");
-        assert_eq!((p[1].value.as_str(), &*p[1].rule), ("k", "low"));
+        assert_eq!((p[1].value.as_str(), p[1].rule.name()), ("k", "low"));
     }
 
     #[test]

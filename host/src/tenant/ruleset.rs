@@ -201,9 +201,7 @@ impl RuleSet {
                 let counts = run.counts();
                 for (&j, result) in matching.iter().zip(run.outcomes) {
                     outcomes[indices[j]].push(RuleOutcome {
-                        rule: bound.rule.inner.name.clone(),
-                        version: bound.rule.inner.version.clone(),
-                        sha256: bound.rule.inner.sha256_hex.clone(),
+                        rule: bound.rule.inner.id.clone(),
                         priority: bound.priority,
                         result: Outcome::from_result(result),
                     });

@@ -152,7 +152,7 @@ fn rules_apply_in_priority_order() {
     let plan: Vec<(&str, &str)> = evaluation.events[0]
         .plan
         .iter()
-        .map(|p| (&*p.rule, p.value.as_str()))
+        .map(|p| (p.rule.name(), p.value.as_str()))
         .collect();
     assert_eq!(
         plan,

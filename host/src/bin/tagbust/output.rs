@@ -56,13 +56,15 @@ pub fn print_text(rules: &[Rule], evaluation: &Evaluation, explain: Option<&[Pre
                 Outcome::Ok { targets } => println!(
                     "  {}@{} (priority {}): ok, {} target(s)",
                     o.rule,
-                    o.version,
+                    o.rule.version(),
                     o.priority,
                     targets.len()
                 ),
                 Outcome::Error { message, .. } => println!(
                     "  {}@{} (priority {}): FAILED: {message}",
-                    o.rule, o.version, o.priority
+                    o.rule,
+                    o.rule.version(),
+                    o.priority
                 ),
             }
         }
@@ -96,7 +98,7 @@ pub fn print_text(rules: &[Rule], evaluation: &Evaluation, explain: Option<&[Pre
                 "  event {}: {}@{} → {} {} → {}{via} → {:?} {} ({})",
                 l.event,
                 o.rule,
-                o.rule_version,
+                o.rule.version(),
                 o.target_kind,
                 o.target,
                 o.strategy,

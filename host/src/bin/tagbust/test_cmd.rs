@@ -323,7 +323,7 @@ fn check(case: &Case, run: &DryRun, got: &[Got]) -> Vec<String> {
         .flat_map(|e| &e.outcomes)
         .filter_map(|o| match &o.result {
             Outcome::Error { failure, message } => Some(Failure {
-                rule: &o.rule,
+                rule: o.rule.name(),
                 code: failure.code(),
                 kind: match failure {
                     RuleFailure::Rule { kind, .. } => Some(*kind),
