@@ -72,12 +72,7 @@ impl<B: Backend> Tagbust<B> {
                     }
                     s.keys_removed += removed;
                 });
-                let mut explain = inner.explain.writer();
-                for ((op, meta), outcome) in ops.into_iter().zip(metas).zip(outcomes) {
-                    let label = label(meta.strategy);
-                    explain.push(meta.origins, op, label, outcome, meta.merged);
-                    meta.tickets.applied();
-                }
+                inner.explain.record(ops, metas, outcomes, label);
                 Ok(removed)
             }
             Err(source) => {

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 
 use crate::backend::{Op, OpOutcome};
-use crate::pipeline::coalesce::Origins;
+use crate::model::Strategy;
+use crate::pipeline::coalesce::{Meta, Origins};
 use crate::pipeline::operations::Origin;
 
 /// One applied operation and what it did; shared by the records of all its origins.
@@ -36,43 +37,78 @@ pub struct ExplainRecord {
 
 /// A bounded log of the most recent records.
 ///
-/// Kept as one entry per applied operation with its origins inline, and turned into
-/// [`ExplainRecord`]s (shared behind `Arc`s) only when read: writing is on every submission's
-/// path, reading is an operator asking.
+/// Kept as the applied batches themselves, each as the apply left it (its operations, what
+/// each did, and their origins, position for position), and turned into [`ExplainRecord`]s
+/// (shared behind `Arc`s) only when read: writing is on every submission's path, reading is
+/// an operator asking. Recording a batch moves its lists in whole; building an entry per
+/// operation was a measured share of the runtime thread's work.
 pub struct ExplainLog {
     ring: Mutex<Ring>,
     capacity: usize,
 }
 
-/// The kept operations, oldest first, and how many records (origins) they hold in all.
+/// The kept batches, oldest first, and how many records (origins) they hold in all.
 #[derive(Default)]
 struct Ring {
-    entries: VecDeque<Entry>,
+    batches: VecDeque<Batch>,
     records: usize,
 }
 
-struct Entry {
-    applied: Applied,
-    origins: Origins,
+/// One applied batch. Operations before `start` have left the log: their strings and origins
+/// are already freed, and the lists themselves go when the last one leaves.
+struct Batch {
+    ops: Vec<Op>,
+    applied_as: Vec<&'static str>,
+    outcomes: Vec<OpOutcome>,
+    metas: Vec<Meta>,
+    start: usize,
 }
 
-impl Entry {
-    fn records(&self) -> impl Iterator<Item = ExplainRecord> + '_ {
-        let applied = Arc::new(self.applied.clone());
-        self.origins.iter().map(move |o| ExplainRecord {
-            origin: Arc::new(o.clone().for_op(&applied.op)),
-            applied: applied.clone(),
-        })
+impl Batch {
+    fn len(&self) -> usize {
+        self.ops.len()
     }
+
+    /// The kept operations: (operation, how it was applied, what it did, the rest of it).
+    fn kept(&self) -> impl Iterator<Item = (&Op, &'static str, &OpOutcome, &Meta)> + '_ {
+        let (ops, outcomes, metas) = (&self.ops, &self.outcomes, &self.metas);
+        (self.start..self.len())
+            .map(move |i| (&ops[i], self.applied_as[i], &outcomes[i], &metas[i]))
+    }
+
+    /// Frees the oldest kept operation (its origins, its strings) and leaves it behind.
+    fn forget_first(&mut self) {
+        let i = self.start;
+        drop(std::mem::take(&mut self.ops[i].value));
+        drop(std::mem::take(&mut self.outcomes[i].keys));
+        drop(std::mem::replace(
+            &mut self.metas[i].origins,
+            Origins::Many(Vec::new()),
+        ));
+        self.start += 1;
+    }
+}
+
+fn records_of<'a>(
+    (op, applied_as, outcome, meta): (&'a Op, &'static str, &'a OpOutcome, &'a Meta),
+) -> impl Iterator<Item = ExplainRecord> + 'a {
+    let applied = Arc::new(Applied {
+        op: op.clone(),
+        applied_as,
+        keys_removed: outcome.removed,
+        coalesced: meta.merged,
+        keys: outcome.keys.clone(),
+    });
+    meta.origins.iter().map(move |o| ExplainRecord {
+        origin: Arc::new(o.clone().for_op(&applied.op)),
+        applied: applied.clone(),
+    })
 }
 
 impl ExplainLog {
     pub fn new(capacity: usize) -> ExplainLog {
         ExplainLog {
-            ring: Mutex::new(Ring {
-                entries: VecDeque::with_capacity(capacity.min(4096)),
-                records: 0,
-            }),
+            ring: Mutex::new(Ring::default()),
             capacity,
         }
     }
@@ -81,75 +117,207 @@ impl ExplainLog {
         self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A writer for one applied batch: the log is locked once for all its operations, not
-    /// once per operation. Writes nothing when the log is off (capacity 0).
-    pub(crate) fn writer(&self) -> ExplainWriter<'_> {
-        ExplainWriter {
-            ring: (self.capacity > 0).then(|| self.ring()),
-            capacity: self.capacity,
+    /// Marks every operation of an applied batch applied for the submissions waiting on it,
+    /// and records it, once for each kept origin of each operation (the oldest records leave
+    /// when the log is full). `outcomes` is the backend's answer, position for position with
+    /// `ops`.
+    pub(crate) fn record(
+        &self,
+        ops: Vec<Op>,
+        mut metas: Vec<Meta>,
+        mut outcomes: Vec<OpOutcome>,
+        label: impl Fn(Strategy) -> &'static str,
+    ) {
+        if self.capacity == 0 {
+            for meta in metas {
+                meta.tickets.applied();
+            }
+            return;
+        }
+        // Under the log's lock: whoever the tickets wake reads the log after this returns.
+        let mut ring = self.ring();
+        for meta in &mut metas {
+            std::mem::take(&mut meta.tickets).applied();
+        }
+        // One outcome per operation is the backend's contract; a backend that breaks it
+        // gets empty outcomes (or loses the extra ones) here rather than a panic on read.
+        outcomes.resize_with(ops.len(), OpOutcome::default);
+        let applied_as = metas.iter().map(|m| label(m.strategy)).collect();
+        ring.records += metas.iter().map(|m| m.origins.len()).sum::<usize>();
+        ring.batches.push_back(Batch {
+            ops,
+            applied_as,
+            outcomes,
+            metas,
+            start: 0,
+        });
+        self.evict(&mut ring);
+    }
+
+    /// Drops the oldest records until at most `capacity` are kept.
+    fn evict(&self, ring: &mut Ring) {
+        while ring.records > self.capacity {
+            let excess = ring.records - self.capacity;
+            let Some(oldest) = ring.batches.front_mut() else {
+                break;
+            };
+            if oldest.start == oldest.len() {
+                ring.batches.pop_front();
+                continue;
+            }
+            let first = &mut oldest.metas[oldest.start].origins;
+            if first.len() <= excess {
+                ring.records -= first.len();
+                oldest.forget_first();
+                if oldest.start == oldest.len() {
+                    ring.batches.pop_front();
+                }
+            } else {
+                first.drop_first(excess);
+                ring.records -= excess;
+            }
         }
     }
 
     /// Every kept record, oldest first.
     pub fn records(&self) -> Vec<ExplainRecord> {
         let ring = self.ring();
-        ring.entries.iter().flat_map(Entry::records).collect()
+        ring.batches
+            .iter()
+            .flat_map(Batch::kept)
+            .flat_map(records_of)
+            .collect()
     }
 
     /// Why was `key` of `tenant` invalidated? Every kept record that removed it.
     pub fn why(&self, tenant: &str, key: &str) -> Vec<ExplainRecord> {
         let ring = self.ring();
-        ring.entries
+        ring.batches
             .iter()
-            .filter(|e| &*e.applied.op.tenant == tenant && e.applied.keys.iter().any(|k| k == key))
-            .flat_map(Entry::records)
+            .flat_map(Batch::kept)
+            .filter(|(op, _, outcome, _)| {
+                &*op.tenant == tenant && outcome.keys.iter().any(|k| k == key)
+            })
+            .flat_map(records_of)
             .collect()
     }
 }
 
-/// Appends the records of one applied batch under a single lock (see [`ExplainLog::writer`]).
-pub(crate) struct ExplainWriter<'a> {
-    ring: Option<MutexGuard<'a, Ring>>,
-    capacity: usize,
-}
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
 
-impl ExplainWriter<'_> {
-    /// Records one applied operation, once for each of its kept origins; the oldest records
-    /// leave when the log is full.
-    pub(crate) fn push(
-        &mut self,
-        origins: Origins,
-        op: Op,
-        applied_as: &'static str,
-        outcome: OpOutcome,
-        coalesced: u64,
-    ) {
-        let Some(ring) = &mut self.ring else {
-            return;
-        };
-        ring.records += origins.len();
-        ring.entries.push_back(Entry {
-            applied: Applied {
-                op,
-                applied_as,
-                keys_removed: outcome.removed,
-                coalesced,
-                keys: outcome.keys,
-            },
-            origins,
-        });
-        while ring.records > self.capacity {
-            let excess = ring.records - self.capacity;
-            let Some(oldest) = ring.entries.front_mut() else {
-                break;
-            };
-            if oldest.origins.len() <= excess {
-                ring.records -= oldest.origins.len();
-                ring.entries.pop_front();
-            } else {
-                oldest.origins.drop_first(excess);
-                ring.records -= excess;
+    use super::*;
+    use crate::pipeline::ack::Ticket;
+    use crate::pipeline::coalesce::{Coalescer, Grouped, Pending};
+    use crate::pipeline::operations::Routed;
+
+    /// A batch of operations named `values`, each from `origins` events (seq 0, 1, …), and
+    /// the backend's outcome for each: it removed the key `<value>!`.
+    fn batch(
+        values: &[&str],
+        origins: u64,
+        ticket: Option<&Arc<Ticket>>,
+    ) -> (Grouped, Vec<OpOutcome>) {
+        let mut c = Coalescer::with_capacity(values.len());
+        for v in values {
+            for seq in 0..origins {
+                let mut r = Routed::for_test(v, Strategy::Immediate, seq);
+                r.ticket = ticket.cloned();
+                c.merge(Pending::from(r));
             }
         }
+        let grouped = c.take();
+        let outcomes = grouped
+            .ops
+            .iter()
+            .map(|op| OpOutcome {
+                removed: 1,
+                keys: vec![format!("{}!", op.value)],
+                ..OpOutcome::default()
+            })
+            .collect();
+        (grouped, outcomes)
+    }
+
+    fn record(log: &ExplainLog, (grouped, outcomes): (Grouped, Vec<OpOutcome>)) {
+        log.record(grouped.ops, grouped.metas, outcomes, |_| "immediate");
+    }
+
+    /// (target, event seq) of every kept record, oldest first.
+    fn kept(log: &ExplainLog) -> Vec<(String, u64)> {
+        let records = log.records();
+        records
+            .iter()
+            .map(|r| (r.origin.target.clone(), r.origin.event.seq))
+            .collect()
+    }
+
+    #[test]
+    fn keeps_the_newest_records_up_to_its_capacity_across_batches() {
+        let log = ExplainLog::new(5);
+        record(&log, batch(&["a", "b"], 2, None));
+        assert_eq!(kept(&log).len(), 4);
+        // Two more records: `a`'s first origin goes, then the rest of `a`.
+        record(&log, batch(&["c"], 2, None));
+        assert_eq!(
+            kept(&log),
+            [("a", 1), ("b", 0), ("b", 1), ("c", 0), ("c", 1)].map(|(t, s)| (t.to_owned(), s))
+        );
+        record(&log, batch(&["d", "e"], 1, None));
+        assert_eq!(
+            kept(&log),
+            [("b", 1), ("c", 0), ("c", 1), ("d", 0), ("e", 0)].map(|(t, s)| (t.to_owned(), s))
+        );
+        let why = log.why("t", "c!");
+        assert_eq!(
+            why.len(),
+            2,
+            "both origins of the operation that removed it"
+        );
+        assert_eq!(why[0].applied.coalesced, 2);
+        assert_eq!(why[0].applied.applied_as, "immediate");
+        assert!(log.why("t", "a!").is_empty(), "left the log");
+        assert!(log.why("other", "c!").is_empty(), "another tenant's key");
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_log_keeps_its_newest_records_and_still_acknowledges() {
+        let (ticket, applied) = Ticket::new();
+        ticket.add(12);
+        ticket.done(1);
+        let log = ExplainLog::new(3);
+        record(&log, batch(&["a", "b", "c", "d"], 3, Some(&ticket)));
+        assert_eq!(
+            kept(&log),
+            [("d", 0), ("d", 1), ("d", 2)].map(|(t, s)| (t.to_owned(), s))
+        );
+        assert_eq!(
+            applied.now_or_never(),
+            Some(Ok(())),
+            "operations whose records left at once were applied all the same"
+        );
+    }
+
+    #[test]
+    fn a_log_of_capacity_zero_keeps_nothing_and_acknowledges() {
+        let (ticket, applied) = Ticket::new();
+        ticket.add(2);
+        ticket.done(1);
+        let log = ExplainLog::new(0);
+        record(&log, batch(&["a", "b"], 1, Some(&ticket)));
+        assert!(log.records().is_empty());
+        assert_eq!(applied.now_or_never(), Some(Ok(())));
+    }
+
+    #[test]
+    fn a_backend_answering_short_gets_empty_outcomes_not_a_panic() {
+        let log = ExplainLog::new(10);
+        let (grouped, mut outcomes) = batch(&["a", "b"], 1, None);
+        outcomes.truncate(1);
+        record(&log, (grouped, outcomes));
+        let records = log.records();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].applied.keys_removed, 0);
     }
 }
