@@ -3,7 +3,7 @@
 //! window (merge across submissions), and a retry after a failed apply (put back ahead of
 //! anything newer).
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
@@ -93,6 +93,9 @@ pub(crate) struct Meta {
 }
 
 impl From<Routed> for Pending {
+    // Inlined into the sorter's one call: built in place instead of moved again (~170
+    // bytes per operation).
+    #[inline]
     fn from(r: Routed) -> Self {
         Pending {
             op: r.op,
@@ -209,7 +212,11 @@ impl Coalescer {
 /// kind share a hash and are told apart by comparing them; hashing the tenant and kind too
 /// cost a third of the hashing for every operation, to separate what rarely collides.
 fn hash_op(hasher: &DefaultHashBuilder, op: &Op) -> u64 {
-    hasher.hash_one(op.value.as_str())
+    // The bytes alone: `str`'s `Hash` also folds in a terminator, which only matters when
+    // several fields are hashed in a row.
+    let mut h = hasher.build_hasher();
+    h.write(op.value.as_bytes());
+    h.finish()
 }
 
 /// Groups identical operations of one apply, keeping first-seen order and every origin.
