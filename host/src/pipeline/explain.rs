@@ -62,6 +62,8 @@ struct Batch {
     outcomes: Vec<OpOutcome>,
     metas: Vec<Meta>,
     start: usize,
+    /// Records (origins) still kept, from `start` on.
+    records: usize,
 }
 
 impl Batch {
@@ -143,13 +145,15 @@ impl ExplainLog {
         // gets empty outcomes (or loses the extra ones) here rather than a panic on read.
         outcomes.resize_with(ops.len(), OpOutcome::default);
         let applied_as = metas.iter().map(|m| label(m.strategy)).collect();
-        ring.records += metas.iter().map(|m| m.origins.len()).sum::<usize>();
+        let records = metas.iter().map(|m| m.origins.len()).sum::<usize>();
+        ring.records += records;
         ring.batches.push_back(Batch {
             ops,
             applied_as,
             outcomes,
             metas,
             start: 0,
+            records,
         });
         self.evict(&mut ring);
     }
@@ -161,21 +165,21 @@ impl ExplainLog {
             let Some(oldest) = ring.batches.front_mut() else {
                 break;
             };
-            if oldest.start == oldest.len() {
+            // The usual case: the whole oldest batch leaves, dropped in one pass.
+            if oldest.records <= excess || oldest.start == oldest.len() {
+                ring.records -= oldest.records;
                 ring.batches.pop_front();
                 continue;
             }
             let first = &mut oldest.metas[oldest.start].origins;
-            if first.len() <= excess {
-                ring.records -= first.len();
+            let n = first.len().min(excess);
+            if n == first.len() {
                 oldest.forget_first();
-                if oldest.start == oldest.len() {
-                    ring.batches.pop_front();
-                }
             } else {
-                first.drop_first(excess);
-                ring.records -= excess;
+                first.drop_first(n);
             }
+            oldest.records -= n;
+            ring.records -= n;
         }
     }
 
