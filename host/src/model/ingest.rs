@@ -252,9 +252,11 @@ fn json_error(file: &str, path: &str, e: serde_json::Error) -> IngestError {
 pub fn check_tenant(tenant: &str) -> Result<(), String> {
     if tenant.is_empty()
         || tenant.len() > MAX_TENANT_BYTES
+        // Bytes, not chars: every allowed character is one ASCII byte, and any byte of a
+        // multi-byte character fails the test as its character would (checked per event).
         || !tenant
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
         return Err(format!(
             "must be 1-{MAX_TENANT_BYTES} characters of [A-Za-z0-9._-]"
