@@ -255,23 +255,28 @@ pub(super) fn enforce(
             Outcome::Ok { .. } => None,
         })
         .collect();
-    report.plan.retain(|p| {
-        let Err(violation) = confine::check(tenant, tenants, p.kind, &p.value) else {
-            return true;
-        };
-        counts.confined += 1;
-        tracing::warn!(
-            tenant,
-            rule = %p.rule,
-            target = %p.value,
-            %violation,
-            "target outside the tenant's namespace rejected"
-        );
-        if !failed.iter().any(|(r, _)| *r == p.rule) {
-            failed.push((p.rule.clone(), format!("confinement: {violation}")));
-        }
-        false
-    });
+    // Nearly every plan is confined already: one pass that only checks, and the pass that
+    // removes (checking again) only for a plan that needs it.
+    let confined = |p: &PlannedTarget| confine::check(tenant, tenants, p.kind, &p.value).is_ok();
+    if !report.plan.iter().all(confined) {
+        report.plan.retain(|p| {
+            let Err(violation) = confine::check(tenant, tenants, p.kind, &p.value) else {
+                return true;
+            };
+            counts.confined += 1;
+            tracing::warn!(
+                tenant,
+                rule = %p.rule,
+                target = %p.value,
+                %violation,
+                "target outside the tenant's namespace rejected"
+            );
+            if !failed.iter().any(|(r, _)| *r == p.rule) {
+                failed.push((p.rule.clone(), format!("confinement: {violation}")));
+            }
+            false
+        });
+    }
     let (mut rejection, mut whole_tenant) = (None, None);
     for (rule, why) in failed {
         let Some(bound) = bound_rule(setup, &rule) else {
