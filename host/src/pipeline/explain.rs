@@ -54,6 +54,11 @@ struct Ring {
     records: usize,
 }
 
+/// A batch's lists are cut down only from this many operations on (see
+/// [`Batch::forget_first`]): below it, what is left behind is at most a few hundred KiB, and
+/// moving the rest would cost every ordinary batch.
+const COMPACT_FROM: usize = 4096;
+
 /// One applied batch. Operations before `start` have left the log: their strings and origins
 /// are already freed, and the lists themselves go when the last one leaves.
 struct Batch {
@@ -78,7 +83,10 @@ impl Batch {
             .map(move |i| (&ops[i], self.applied_as[i], &outcomes[i], &metas[i]))
     }
 
-    /// Frees the oldest kept operation (its origins, its strings) and leaves it behind.
+    /// Frees the oldest kept operation (its origins, its strings) and leaves it behind. Once
+    /// the operations left behind are half the lists of a large batch (one far larger than
+    /// the log), the lists are cut down to the kept ones: a batch holds lists for at most
+    /// [`COMPACT_FROM`] operations or twice what it keeps, however large it was.
     fn forget_first(&mut self) {
         let i = self.start;
         drop(std::mem::take(&mut self.ops[i].value));
@@ -88,6 +96,24 @@ impl Batch {
             Origins::Many(Vec::new()),
         ));
         self.start += 1;
+        if self.len() >= COMPACT_FROM && 2 * self.start >= self.len() {
+            let gone = ..self.start;
+            self.ops.drain(gone);
+            self.applied_as.drain(gone);
+            self.outcomes.drain(gone);
+            self.metas.drain(gone);
+            self.ops.shrink_to_fit();
+            self.applied_as.shrink_to_fit();
+            self.outcomes.shrink_to_fit();
+            self.metas.shrink_to_fit();
+            self.start = 0;
+        }
+    }
+
+    /// The memory a batch holds, in operations (for the bound's test).
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.ops.capacity()
     }
 }
 
@@ -291,6 +317,20 @@ mod tests {
             applied.now_or_never(),
             Some(Ok(())),
             "operations whose records left at once were applied all the same"
+        );
+    }
+
+    #[test]
+    fn a_huge_batch_does_not_hold_its_memory_for_a_few_kept_records() {
+        let values: Vec<String> = (0..10_000).map(|i| format!("k{i}")).collect();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let log = ExplainLog::new(3);
+        record(&log, batch(&values, 1, None));
+        assert_eq!(kept(&log), ["k99970", "k99980", "k99990"]);
+        let held = log.ring().batches[0].held();
+        assert!(
+            held <= COMPACT_FROM,
+            "10,000 operations' lists kept for 3 records: {held}"
         );
     }
 
