@@ -274,6 +274,14 @@ mod tests {
         log.record(grouped.ops, grouped.metas, outcomes, |_| "immediate");
     }
 
+    /// A tracked submission whose dispatch is done, waiting for `operations` to be applied.
+    fn submission(operations: u64) -> (Arc<Ticket>, crate::pipeline::ack::Applied) {
+        let (ticket, applied) = Ticket::new();
+        ticket.add(operations);
+        ticket.done(1);
+        (ticket, applied)
+    }
+
     /// Target and event seq of every kept record (`a1`), oldest first.
     fn kept(log: &ExplainLog) -> Vec<String> {
         let records = log.records();
@@ -307,9 +315,7 @@ mod tests {
 
     #[test]
     fn a_batch_larger_than_the_log_keeps_its_newest_records_and_still_acknowledges() {
-        let (ticket, applied) = Ticket::new();
-        ticket.add(12);
-        ticket.done(1);
+        let (ticket, applied) = submission(12);
         let log = ExplainLog::new(3);
         record(&log, batch(&["a", "b", "c", "d"], 3, Some(&ticket)));
         assert_eq!(kept(&log), ["d0", "d1", "d2"]);
@@ -336,9 +342,7 @@ mod tests {
 
     #[test]
     fn a_log_of_capacity_zero_keeps_nothing_and_acknowledges() {
-        let (ticket, applied) = Ticket::new();
-        ticket.add(2);
-        ticket.done(1);
+        let (ticket, applied) = submission(2);
         let log = ExplainLog::new(0);
         record(&log, batch(&["a", "b"], 1, Some(&ticket)));
         assert!(log.records().is_empty());
