@@ -23,7 +23,7 @@ echo "building the Extism host and plugin (tests/peers/extism)..." >&2
   nice -n 19 cargo build --locked --profile plugin --target wasm32-unknown-unknown -p extism-peer-plugin
 ) >&2
 echo "building tagbust's evaluate bench..." >&2
-bench=$(nice -n 19 cargo bench --locked -p tagbust-tests --bench evaluate --no-run \
+bench=$(nice -n 19 cargo bench --locked -p tagbust-bench --bench evaluate --no-run \
   --message-format=json | python3 -c '
 import json, sys
 for line in sys.stdin:

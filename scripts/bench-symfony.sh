@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tagbust against Symfony Cache's RedisTagAwareAdapter, side by side in one run: installs
 # Debian's php-cli, php-redis and php-symfony-cache when missing, then runs the Redis benchmark
-# (tests/benches/redis.rs), which starts its own redis-server on port 6431 (or
+# (bench/benches/redis.rs), which starts its own redis-server on port 6431 (or
 # TAGBUST_BENCH_REDIS_PORT) and alternates, sample by sample, Symfony's run
 # (tests/peers/symfony.php) with tagbust's same work and multi-key UNLINK of the same keys.
 # Prints medians, ratios, the Redis CPU per entry and the SLOWLOG count. Not part of CI (it
@@ -13,4 +13,4 @@ if ! php -r "require '/usr/share/php/Symfony/Component/Cache/autoload.php'; exit
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     php-cli php-redis php-symfony-cache >/dev/null
 fi
-exec cargo bench --locked -p tagbust-tests --bench redis
+exec cargo bench --locked -p tagbust-bench --bench redis

@@ -13,5 +13,6 @@ fi
 # pip when missing; does nothing when its inputs are unchanged): tests/build.rs only picks it up.
 scripts/build-python-rules.sh
 
-# One optimised build serves the tests, the CLI and the benchmarks: wasmtime is compiled once.
+# One optimised build serves the tests, the CLI and the benchmarks: wasmtime is compiled once
+# (the benchmarks, package tagbust-bench, rebuild only tokio and its dependents: see README).
 exec cargo test --locked --release --workspace "$@"

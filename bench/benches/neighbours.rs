@@ -7,7 +7,7 @@
 //! (the slow instantiation) competes for the cores like any busy tenant (compare the control). The cases run interleaved, sample by sample, in one process on one host,
 //! so machine drift hits them alike; the drift is the median ratio to running alone.
 //!
-//! Run: `cargo bench --locked -p tagbust-tests --bench neighbours` (`TAGBUST_BENCH_QUICK=1` for
+//! Run: `cargo bench --locked -p tagbust-bench --bench neighbours` (`TAGBUST_BENCH_QUICK=1` for
 //! a short run). It uses every core it is given: the hostile tenant's evaluation runs on the
 //! blocking pool beside the good tenant's.
 

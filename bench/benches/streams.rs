@@ -3,7 +3,7 @@
 //! (XADD → keys gone) at a steady 10,000 events/s through one consumer.
 //!
 //! The host runs the `echo` rule on the in-memory backend, so the numbers are the source's
-//! and the host's, not the cache's. Run: `cargo bench --locked -p tagbust-tests --bench
+//! and the host's, not the cache's. Run: `cargo bench --locked -p tagbust-bench --bench
 //! streams` (starts a private redis-server on port 6398; `TAGBUST_BENCH_QUICK=1` for a
 //! short run).
 

@@ -7,7 +7,7 @@
 //! - memory per instance: the peak linear memory the host measured for each batch.
 //!
 //! Needs the Python component (`scripts/build-python-rules.sh`). Run:
-//! `cargo bench --locked -p tagbust-tests --bench python` (`TAGBUST_BENCH_QUICK=1`: short).
+//! `cargo bench --locked -p tagbust-bench --bench python` (`TAGBUST_BENCH_QUICK=1`: short).
 
 use std::cell::Cell;
 use std::hint::black_box;

@@ -4,7 +4,7 @@
 //! evaluates one event per tenant and rule to show every tenant works. Targets: ≤ 10 s and
 //! ≤ 512 MiB.
 //!
-//! Run: `cargo bench --locked -p tagbust-tests --bench scale` (`TAGBUST_BENCH_TENANTS=N` for
+//! Run: `cargo bench --locked -p tagbust-bench --bench scale` (`TAGBUST_BENCH_TENANTS=N` for
 //! another tenant count).
 
 use std::path::Path;

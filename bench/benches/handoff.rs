@@ -3,7 +3,7 @@
 //! 256 strings moved in, on a current-thread runtime like the pipeline bench's. Samples
 //! interleaved; the handoff is the difference of the two medians.
 //!
-//! Run: `cargo bench --locked -p tagbust-tests --bench handoff`, once as is and once under
+//! Run: `cargo bench --locked -p tagbust-bench --bench handoff`, once as is and once under
 //! `taskset -c 0`: on one core the pool's thread runs where the runtime just parked; on two,
 //! it wakes on the other core, and waking an idle virtual CPU is what costs.
 

@@ -5,7 +5,7 @@
 //! - evaluating batches of 1, 16 and 256 events through wasm (fresh Store and instance per
 //!   batch, as the host runs it), per event, against the same rule logic called natively.
 //!
-//! Run: `cargo bench --locked -p tagbust-tests --bench evaluate`. Set `TAGBUST_BENCH_QUICK=1`
+//! Run: `cargo bench --locked -p tagbust-bench --bench evaluate`. Set `TAGBUST_BENCH_QUICK=1`
 //! for a fast smoke run. `TAGBUST_BENCH_PEER=FILE` is the tagbust half of
 //! `scripts/bench-extism.sh` (see [`peer`]).
 

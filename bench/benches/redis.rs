@@ -10,7 +10,7 @@
 //! hour TTL, written in batches of 1,000; then every tag invalidated, 100 tags per call, by the
 //! default host and by one listing no keys for explain (`RedisOptions::listed_keys: 0`).
 //!
-//! Run: `cargo bench --locked -p tagbust-tests --bench redis` (needs `redis-server`; starts it
+//! Run: `cargo bench --locked -p tagbust-bench --bench redis` (needs `redis-server`; starts it
 //! on port 6431, `TAGBUST_BENCH_REDIS_PORT` picks another; `TAGBUST_BENCH_QUICK=1` for one
 //! sample; `TAGBUST_BENCH_REDIS_CPU=1` with the bench under `taskset -c 0` keeps Redis and
 //! the clients on separate cores, so `SLOWLOG` shows calls, not preemption by the bench).

@@ -3,7 +3,7 @@
 //! beside it the public `evaluate_owned`, which also keeps each target in the rules'
 //! outcomes), and the coalescing count.
 //!
-//! Run on one core: `taskset -c 0 cargo bench --locked -p tagbust-tests --bench pipeline`
+//! Run on one core: `taskset -c 0 cargo bench --locked -p tagbust-bench --bench pipeline`
 //! (`TAGBUST_BENCH_QUICK=1` for a short run; `--features mimalloc` to measure with mimalloc
 //! as the global allocator, which services embedding the host may choose).
 //!

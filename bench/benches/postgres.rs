@@ -5,7 +5,7 @@
 //!
 //! The host runs the `bulk-models` rule (each row kills its `things:{id}` tag and the
 //! `things:queries` tag). Load: transactions of 100 rows (`UPDATE … WHERE id BETWEEN`),
-//! written by one `psql` process. Run: `cargo bench --locked -p tagbust-tests --bench
+//! written by one `psql` process. Run: `cargo bench --locked -p tagbust-bench --bench
 //! postgres` (starts a private PostgreSQL on port 24336 and redis-server on 6424;
 //! `TAGBUST_BENCH_QUICK=1` for a short run). Not part of CI.
 
