@@ -134,7 +134,7 @@ fn main() {
         eval_rates.push(eval_alone(true));
         kept_rates.push(eval_alone(false));
     }
-    let (h, e) = (median(host_rates), median(eval_rates));
+    let (h, e) = (median(host_rates.clone()), median(eval_rates.clone()));
     println!("end to end (host + in-memory backend)   median {h:>12.0} events/s");
     println!(
         "end to end, explain log off              median {:>12.0} events/s",
@@ -148,6 +148,21 @@ fn main() {
     println!(
         "pipeline share of the cost              {:>19.1}%",
         100.0 * (1.0 - h / e)
+    );
+    // The same share per sample, the host beside the evaluation run in the same round: how
+    // far one run's figure can be trusted on a noisy machine.
+    let mut paired: Vec<f64> = host_rates
+        .iter()
+        .zip(&eval_rates)
+        .map(|(h, e)| 100.0 * (1.0 - h / e))
+        .collect();
+    paired.sort_by(f64::total_cmp);
+    println!(
+        "  per sample: median {:.1}%, lowest {:.1}%, highest {:.1}% ({} samples)",
+        median(paired.clone()),
+        paired[0],
+        paired[paired.len() - 1],
+        paired.len()
     );
 
     // Coalescing: 10,000 events on 100 distinct tags inside one window.
