@@ -57,6 +57,7 @@ impl Strategy {
     }
 
     /// The sooner of two strategies.
+    #[inline]
     pub fn sooner(self, other: Strategy) -> Strategy {
         if other.urgency() < self.urgency() {
             other

@@ -108,7 +108,12 @@ impl Tickets {
     }
 
     /// Takes `other`'s tickets; a submission already present only has its count raised.
+    #[inline]
     pub fn absorb(&mut self, other: Tickets) {
+        // An untracked submission's operations carry none: nothing to walk or free.
+        if other.0.is_empty() {
+            return;
+        }
         for (ticket, n) in other.0 {
             match self
                 .0

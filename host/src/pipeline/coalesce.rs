@@ -4,6 +4,7 @@
 //! anything newer).
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
@@ -172,7 +173,7 @@ impl Coalescer {
     pub fn merge(&mut self, p: Pending) -> bool {
         let hash = hash_op(&self.hasher, &p.op);
         let ops = &self.grouped.ops;
-        match self.index.find(hash, |&i| ops[i] == p.op) {
+        match self.index.find(hash, |&i| same_op(&ops[i], &p.op)) {
             Some(&i) => {
                 let kept = &mut self.grouped.metas[i];
                 kept.merged += p.meta.merged;
@@ -211,6 +212,15 @@ impl Coalescer {
 /// An operation's hash for the index: its value only. Operations differing only in tenant or
 /// kind share a hash and are told apart by comparing them; hashing the tenant and kind too
 /// cost a third of the hashing for every operation, to separate what rarely collides.
+/// `a == b`, cheapest test first: the value tells most operations apart, and one
+/// submission's operations share their tenant's `Arc`, so its bytes are rarely compared.
+#[inline]
+fn same_op(a: &Op, b: &Op) -> bool {
+    a.value == b.value
+        && a.kind == b.kind
+        && (Arc::ptr_eq(&a.tenant, &b.tenant) || a.tenant == b.tenant)
+}
+
 fn hash_op(hasher: &DefaultHashBuilder, op: &Op) -> u64 {
     // The bytes alone: `str`'s `Hash` also folds in a terminator, which only matters when
     // several fields are hashed in a row.
@@ -231,6 +241,7 @@ pub(crate) fn group(routed: Vec<Routed>) -> Grouped {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::OpKind;
 
     fn routed(value: &str, strategy: Strategy, seq: u64) -> Routed {
         Routed::for_test(value, strategy, seq)
@@ -249,6 +260,35 @@ mod tests {
         assert_eq!(out.metas[0].origins.len(), 2);
         assert_eq!(out.metas[0].strategy, Strategy::Immediate);
         assert_eq!(out.ops[1].value, "b");
+    }
+
+    #[test]
+    fn only_the_same_tenant_kind_and_value_merge() {
+        let with = |tenant: &str, kind: OpKind, value: &str| {
+            let mut r = routed(value, Strategy::Immediate, 0);
+            r.op.tenant = Arc::from(tenant);
+            r.op.kind = kind;
+            r
+        };
+        let out = group(vec![
+            with("acme", OpKind::Tag, "a"),
+            // Another tenant's tag of the same name, and another kind of the same value.
+            with("globex", OpKind::Tag, "a"),
+            with("acme", OpKind::Key, "a"),
+            // The same tenant in an `Arc` of its own (another tenant group's copy).
+            with("acme", OpKind::Tag, "a"),
+        ]);
+        let kept: Vec<(&str, OpKind, u64)> = (out.ops.iter().zip(&out.metas))
+            .map(|(op, m)| (&*op.tenant, op.kind, m.merged))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("acme", OpKind::Tag, 2),
+                ("globex", OpKind::Tag, 1),
+                ("acme", OpKind::Key, 1)
+            ]
+        );
     }
 
     #[test]
