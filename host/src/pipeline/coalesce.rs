@@ -209,9 +209,6 @@ impl Coalescer {
     }
 }
 
-/// An operation's hash for the index: its value only. Operations differing only in tenant or
-/// kind share a hash and are told apart by comparing them; hashing the tenant and kind too
-/// cost a third of the hashing for every operation, to separate what rarely collides.
 /// `a == b`, cheapest test first: the value tells most operations apart, and one
 /// submission's operations share their tenant's `Arc`, so its bytes are rarely compared.
 #[inline]
@@ -221,6 +218,9 @@ fn same_op(a: &Op, b: &Op) -> bool {
         && (Arc::ptr_eq(&a.tenant, &b.tenant) || a.tenant == b.tenant)
 }
 
+/// An operation's hash for the index: its value only. Operations differing only in tenant or
+/// kind share a hash and are told apart by comparing them; hashing the tenant and kind too
+/// cost a third of the hashing for every operation, to separate what rarely collides.
 fn hash_op(hasher: &DefaultHashBuilder, op: &Op) -> u64 {
     // The bytes alone: `str`'s `Hash` also folds in a terminator, which only matters when
     // several fields are hashed in a row.
