@@ -159,7 +159,7 @@ fn main() {
     paired.sort_by(f64::total_cmp);
     println!(
         "  per sample: median {:.1}%, lowest {:.1}%, highest {:.1}% ({} samples)",
-        median(paired.clone()),
+        paired[paired.len() / 2],
         paired[0],
         paired[paired.len() - 1],
         paired.len()
